@@ -1,0 +1,84 @@
+# tlr: build the book and run the tests in a local virtual environment (.venv).
+#
+#   make book   execute every chapter and render the book to _build/html
+#   make test   ruff, unit tests, nbval on the committed chapters, HTML build (no re-execution)
+#   make sync   re-pair book/*.py with book/*.ipynb (jupytext)
+#   make clean  remove _build
+#
+# Both `book` and `test` create .venv first if it is missing (needs Python >= 3.10).
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+# Stages must run in the listed order and stop at the first failure, even under -j.
+.NOTPARALLEL:
+
+# Per-stage timing: $(call timed,NAME,COMMAND)
+define timed
+	@echo "==> [$(1)] $(2)"
+	@start=$$(date +%s); $(2); echo "<== [$(1)] ok in $$(( $$(date +%s) - start ))s"
+endef
+
+# `make test` renders the committed outputs: the same _config.yml, but execute_notebooks
+# set to "off" (JB1 has no command-line override for config keys, only --config FILE).
+TEST_BUILD := _build/test
+TEST_CONFIG := $(TEST_BUILD)/_config.yml
+JB_FLAGS := -W -n --keep-going --all
+
+.PHONY: help venv book test test-lint test-unit test-nbval test-html sync clean
+
+help:
+	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
+
+venv: $(STAMP)
+
+# Re-run whenever the pins or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	@if [ ! -x $(BIN)/python ]; then echo "==> creating $(VENV) with $(PY)"; $(PY) -m venv $(VENV); fi
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install -e .
+	@touch $@
+
+# --all: re-read (and so re-execute) every page each time, so that -W sees every warning.
+book: $(STAMP)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+test: test-lint test-unit test-nbval test-html
+	@echo "All checks passed."
+
+test-lint: $(STAMP)
+	$(call timed,ruff,$(BIN)/ruff check tlr tests)
+
+test-unit: $(STAMP)
+	$(call timed,unit,$(BIN)/python -m pytest tests/)
+
+# nbval runs every code cell of every committed chapter (errors only; --nbval-lax).
+# No chapters yet, or pytest's exit code 5 ("no tests collected"), is not a failure.
+test-nbval: $(STAMP)
+	@echo "==> [nbval] pytest --nbval-lax --nbval-current-env -p no:python book/"
+	@start=$$(date +%s); \
+	if ! ls book/*.ipynb >/dev/null 2>&1; then echo "no book/*.ipynb yet: nbval skipped"; exit 0; fi; \
+	rc=0; $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:python book/ || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "nbval: no notebook cells collected"; rc=0; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
+	echo "<== [nbval] ok in $$(( $$(date +%s) - start ))s"
+
+test-html: $(STAMP)
+	@mkdir -p $(TEST_BUILD)
+	@$(BIN)/python -c 'import sys, yaml; \
+	c = yaml.safe_load(open(sys.argv[1])); \
+	c.setdefault("execute", {})["execute_notebooks"] = "off"; \
+	yaml.safe_dump(c, open(sys.argv[2], "w"), sort_keys=False)' _config.yml $(TEST_CONFIG)
+	$(call timed,html,$(BIN)/jupyter-book build . --config $(TEST_CONFIG) --path-output $(TEST_BUILD) $(JB_FLAGS))
+
+sync: $(STAMP)
+	@if ls book/*.py >/dev/null 2>&1; then $(BIN)/jupytext --sync book/*.py; else echo "no book/*.py"; fi
+
+clean:
+	rm -rf _build
