@@ -3,6 +3,12 @@
 All four decode the population response through its sufficient statistics (spec §3.1): the
 circular centre of mass ŝ_t and its variance σ_tc²/Σ_i y_t^i.
 
+The filters keep an unwrapped state and wrap each innovation onto the ring (spec §4.2). The
+first observation has no prediction to be compared with, so it is placed on the sheet
+centred on the start-position range, [c - period/2, c + period/2) with c = (pos_min + pos_max)/2
+= 0: every start position lies ≥ 0.12 rad (≈ 4 observation s.d.) inside that window, whereas
+the ring's own window [s_min, s_min + period) leaves only 0.05 rad at its lower edge.
+
 - ORDER 0 ("sensory", ``\\KFnaught``): ŝ_t alone, i.e. a flat prior and no dynamics.
 - KF-true (``\\KFopt``): the Kalman filter with the true A, Q and the time-varying R_t.
 - KF-1 / KF-2 (``\\KFone``/``\\KFtwo``, "EM¹"/"EM²"): a 1- or 2-state LDS with constant R
@@ -18,7 +24,7 @@ from tlr.evaluation.ppc import center_of_mass
 from tlr.filters.em import EMResult, fit_lds_em, unwrap_continuous
 from tlr.filters.kalman import LDSParams, kalman_filter
 
-__all__ = ["order0", "kf_true_params", "kf_true", "fit_kf", "run_kf"]
+__all__ = ["order0", "centred_observations", "kf_true_params", "kf_true", "fit_kf", "run_kf"]
 
 _F64 = dict(dtype=torch.float64)
 
@@ -44,22 +50,29 @@ def kf_true_params(lti: LTIConfig, diffuse_var: float = 1e8) -> LDSParams:
     )
 
 
+def centred_observations(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig):
+    """Centre of mass (T, B) in the window centred on the start range, and its variance."""
+    com = center_of_mass(y, ppc)
+    c = 0.5 * (lti.pos_min + lti.pos_max)
+    s_hat = torch.remainder(com.s_hat - c + ppc.period / 2, ppc.period) - ppc.period / 2 + c
+    return s_hat, com.obs_var
+
+
 def kf_true(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig) -> torch.Tensor:
     """KF-true: filter ŝ_t with the true dynamics and R_t = σ_tc²/Σ_i y_t^i (spec §4.3).
 
     The innovation is wrapped onto the ring; the state is not (spec §4.2). Returns C z_{t|t}.
     """
-    com = center_of_mass(y, ppc)
-    res = kalman_filter(
-        kf_true_params(lti), com.s_hat[..., None], R_t=com.obs_var[..., None, None],
-        wrap_period=ppc.period,
-    )
+    s_hat, obs_var = centred_observations(y, lti, ppc)
+    res = kalman_filter(kf_true_params(lti), s_hat[..., None], R_t=obs_var[..., None, None],
+                        wrap_period=ppc.period)
     return res.means[..., 0]
 
 
 def fit_kf(
     y_train: torch.Tensor,
     order: int,
+    lti: LTIConfig,
     ppc: PPCConfig,
     n_iter: int = 500,
     tol: float = 1e-5,
@@ -70,12 +83,13 @@ def fit_kf(
     The ring-valued centre-of-mass observations are first unwrapped by continuity in time
     (:func:`~tlr.filters.em.unwrap_continuous`), so that a linear model can describe them.
     """
-    s_hat = unwrap_continuous(center_of_mass(y_train, ppc).s_hat, ppc.period)
+    c = 0.5 * (lti.pos_min + lti.pos_max)
+    s_hat = unwrap_continuous(center_of_mass(y_train, ppc).s_hat, ppc.period, centre=c)
     return fit_lds_em(s_hat[..., None], order, n_iter=n_iter, tol=tol, generator=generator)
 
 
-def run_kf(params: LDSParams, y: torch.Tensor, ppc: PPCConfig) -> torch.Tensor:
+def run_kf(params: LDSParams, y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig) -> torch.Tensor:
     """Run a fitted LDS as a filter on test counts (T, B, N); returns C z_{t|t}, (T, B)."""
-    com = center_of_mass(y, ppc)
-    res = kalman_filter(params, com.s_hat[..., None], wrap_period=ppc.period)
+    s_hat, _ = centred_observations(y, lti, ppc)
+    res = kalman_filter(params, s_hat[..., None], wrap_period=ppc.period)
     return (res.means @ params.C.T.to(torch.float64))[..., 0]

@@ -25,14 +25,16 @@ class EMResult(NamedTuple):
     converged: bool
 
 
-def unwrap_continuous(s: torch.Tensor, period: float) -> torch.Tensor:
+def unwrap_continuous(s: torch.Tensor, period: float, centre: float = 0.0) -> torch.Tensor:
     """Unwrap ring-valued observations (T, B) by continuity in time (phase unwrapping).
 
-    Each step picks the image s_t + k·period nearest to the previous unwrapped value. Valid when
-    per-step changes are far below period/2 (here ≈ 0.04 rad against 1.12 rad). Uses no truth.
+    s_1 is placed in [centre - period/2, centre + period/2); each later step picks the image
+    s_t + k·period nearest to the previous unwrapped value. Valid when per-step changes are far
+    below period/2 (here ≈ 0.04 rad against 1.12 rad). Causal, and uses no ground truth.
     """
+    first = torch.remainder(s[:1] - centre + period / 2, period) - period / 2 + centre
     d = torch.remainder(s.diff(dim=0) + period / 2, period) - period / 2
-    return torch.cat([s[:1], s[:1] + d.cumsum(0)], dim=0)
+    return torch.cat([first, first + d.cumsum(0)], dim=0)
 
 
 def init_lds(y: torch.Tensor, n_states: int, generator: torch.Generator | None = None) -> LDSParams:

@@ -71,6 +71,7 @@ def kalman_filter(
     y: torch.Tensor,
     R_t: torch.Tensor | None = None,
     wrap_period: float | None = None,
+    wrap_first: bool = False,
 ) -> KFResult:
     """Filter observations ``y`` of shape (T, B, m) (spec §4.2).
 
@@ -78,7 +79,10 @@ def kalman_filter(
     Update:  K = P⁻ Cᵀ (C P⁻ Cᵀ + R_t)⁻¹,  z = z⁻ + K e,  P = (I - K C) P⁻,  e = y_t - C z⁻.
 
     ``R_t``: optional (T, B, m, m) observation covariances (default: ``params.R`` for all t);
-    entries that are not finite skip the update. ``wrap_period``: wrap e into [-p/2, p/2).
+    entries that are not finite skip the update. ``wrap_period``: wrap e into [-p/2, p/2) from
+    the second step on. The first observation is used as given (unless ``wrap_first``): before
+    any observation the prediction is only the prior, too vague to pick the image of y_1 by, so
+    the caller places y_1 on the intended sheet (see :mod:`tlr.filters.baselines`).
     Runs in float64. The covariances do not depend on the observations, so they are computed
     first; with a constant R they are shared across the batch (B = 1 in ``covs``).
     """
@@ -132,7 +136,7 @@ def kalman_filter(
             z = z @ A.T
         pred_means.append(z)
         e = y[t] - z @ C.T  # (B, m)
-        if wrap_period is not None:
+        if wrap_period is not None and (t > 0 or wrap_first):
             e = torch.remainder(e + wrap_period / 2, wrap_period) - wrap_period / 2
         z = z + (gains[t] @ e[..., None])[..., 0]
         means.append(z)

@@ -1,0 +1,7 @@
+"""``python -m tlr``: see :mod:`tlr.cli`."""
+
+import sys
+
+from tlr.cli import main
+
+sys.exit(main())

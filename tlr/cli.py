@@ -1,0 +1,118 @@
+"""Command line: ``python -m tlr run EXPERIMENT --preset P --models "A,B" --seed S --json PATH``.
+
+Prints a table (model, MSE, train seconds) and writes the results contract::
+
+    {"experiment": ..., "preset": ..., "seed": ...,
+     "results": {"<model>": {"mse": <float>, "train_s": <float>}, ...},
+     "details": {"<model>": {...model-specific extras...}},
+     "provenance": {"git": ..., "torch": ..., "device": ..., "started": ...}}
+
+Unknown experiments, presets or models exit with code 2 and list the valid names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+from tlr.experiments import EXPERIMENTS
+from tlr.provenance import provenance
+
+__all__ = ["main", "format_table"]
+
+
+def format_table(results: dict[str, dict]) -> str:
+    """A plain-text table of model, MSE and training seconds."""
+    width = max([len("model")] + [len(m) for m in results])
+    lines = [f"{'model':<{width}}  {'MSE':>10}  {'train s':>8}"]
+    lines += [f"{m:<{width}}  {r['mse']:>10.3e}  {r['train_s']:>8.1f}" for m, r in results.items()]
+    return "\n".join(lines)
+
+
+def _parse_set(pairs: list[str], preset):
+    """Apply ``--set key=value`` overrides to a preset dataclass, checking keys and types."""
+    fields = {f.name: f for f in dataclasses.fields(preset) if f.name != "name"}
+    changes = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or key not in fields:
+            raise ValueError(f"bad --set {pair!r}; valid keys: {', '.join(fields)}")
+        current = getattr(preset, key)
+        if isinstance(current, bool):
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"--set {key} expects true/false, got {raw!r}")
+            changes[key] = raw.lower() in ("true", "1")
+        elif isinstance(current, (int, float)):
+            try:
+                changes[key] = type(current)(raw)
+            except ValueError:
+                msg = f"--set {key} expects {type(current).__name__}, got {raw!r}"
+                raise ValueError(msg) from None
+        else:
+            raise ValueError(f"--set cannot override {key} (type {type(current).__name__})")
+    return dataclasses.replace(preset, **changes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tlr", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train and evaluate models on one experiment")
+    run.add_argument("experiment", help=f"one of: {', '.join(EXPERIMENTS)}")
+    run.add_argument("--preset", default="quick", help="quick (CPU, book/CI) or paper")
+    run.add_argument("--models", default=None,
+                     help="comma-separated model names (default: all of the experiment)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--json", type=Path, default=None, help="write the results JSON here")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a preset field, e.g. --set em_max_iter=50")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.experiment not in EXPERIMENTS:
+        parser.error(f"unknown experiment {args.experiment!r}; valid: {', '.join(EXPERIMENTS)}")
+    exp = EXPERIMENTS[args.experiment]
+    if args.preset not in exp.PRESETS:
+        parser.error(f"unknown preset {args.preset!r}; valid: {', '.join(exp.PRESETS)}")
+    models = list(exp.MODELS) if args.models is None else [
+        m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in exp.MODELS]
+    if unknown or not models:
+        parser.error(f"unknown model(s) {unknown or args.models!r}; valid: {', '.join(exp.MODELS)}")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
+    try:
+        preset = _parse_set(args.set, exp.PRESETS[args.preset])
+    except ValueError as e:
+        parser.error(str(e))
+
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    results = exp.run(models=models, preset=preset, seed=args.seed)
+    out = {
+        "experiment": args.experiment,
+        "preset": args.preset,
+        "seed": args.seed,
+        "results": {m: {"mse": r["mse"], "train_s": r["train_s"]} for m, r in results.items()},
+        "details": {m: r.get("info", {}) for m, r in results.items()},
+        "overrides": dict(s.partition("=")[::2] for s in args.set),
+        "provenance": {**provenance("cpu", started), "wall_s": time.perf_counter() - t0},
+    }
+    print(f"{args.experiment} / preset {args.preset} / seed {args.seed}")
+    print(format_table(results))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Provenance recorded next to every saved result: code version, library versions, device, time."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+import tlr
+
+__all__ = ["git_revision", "device_name", "provenance"]
+
+
+def git_revision(path: str | Path | None = None) -> str:
+    """The commit of the checkout holding ``tlr`` (suffix ``-dirty`` if it has local changes)."""
+    cwd = Path(path) if path is not None else Path(tlr.__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, check=True, timeout=10).stdout
+        return rev + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"unknown (tlr {tlr.__version__}, not a git checkout)"
+
+
+def device_name(device: str | torch.device = "cpu") -> str:
+    """A readable device description, e.g. ``cpu (2 threads)`` or ``cuda:0 (NVIDIA H100)``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"{device} ({torch.get_num_threads()} threads, {platform.machine()})"
+
+
+def provenance(device: str | torch.device = "cpu", started: _dt.datetime | None = None) -> dict:
+    """The ``provenance`` block of the results contract (git, torch, device, started, ...)."""
+    started = started or _dt.datetime.now(_dt.timezone.utc)
+    return {
+        "git": git_revision(),
+        "torch": torch.__version__,
+        "device": device_name(device),
+        "started": started.isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "tlr": tlr.__version__,
+        "command": " ".join(sys.argv),
+    }
