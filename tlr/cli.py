@@ -34,28 +34,52 @@ def format_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _override(obj, key: str, raw: str):
+    """``dataclasses.replace`` one (possibly dotted) field of ``obj``, parsing ``raw`` by type."""
+    head, _, rest = key.partition(".")
+    fields = {f.name for f in dataclasses.fields(obj) if f.name != "name" or rest}
+    if head not in fields:
+        raise ValueError(f"bad --set key {key!r}; valid keys here: {', '.join(sorted(fields))}")
+    current = getattr(obj, head)
+    if rest:
+        if not dataclasses.is_dataclass(current):
+            raise ValueError(f"--set {key}: {head} has no sub-fields")
+        return dataclasses.replace(obj, **{head: _override(current, rest, raw)})
+    if dataclasses.is_dataclass(current):
+        sub = ", ".join(f"{head}.{f.name}" for f in dataclasses.fields(current))
+        raise ValueError(f"--set {key}: set one of its fields instead ({sub})")
+    if isinstance(current, bool):
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"--set {key} expects true/false, got {raw!r}")
+        value = raw.lower() in ("true", "1")
+    elif isinstance(current, (int, float, str)):
+        try:
+            value = type(current)(raw)
+        except ValueError:
+            msg = f"--set {key} expects {type(current).__name__}, got {raw!r}"
+            raise ValueError(msg) from None
+    elif isinstance(current, tuple):
+        try:
+            value = tuple(type(c)(x) for c, x in zip(current, raw.split(","), strict=True))
+        except ValueError:
+            msg = f"--set {key} expects {len(current)} comma-separated values, got {raw!r}"
+            raise ValueError(msg) from None
+    else:
+        raise ValueError(f"--set cannot override {key} (type {type(current).__name__})")
+    try:
+        return dataclasses.replace(obj, **{head: value})
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"--set {key}={raw}: {e}") from None
+
+
 def _parse_set(pairs: list[str], preset):
-    """Apply ``--set key=value`` overrides to a preset dataclass, checking keys and types."""
-    fields = {f.name: f for f in dataclasses.fields(preset) if f.name != "name"}
-    changes = {}
+    """Apply ``--set key=value`` overrides (dotted keys reach nested configs)."""
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or key not in fields:
-            raise ValueError(f"bad --set {pair!r}; valid keys: {', '.join(fields)}")
-        current = getattr(preset, key)
-        if isinstance(current, bool):
-            if raw.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(f"--set {key} expects true/false, got {raw!r}")
-            changes[key] = raw.lower() in ("true", "1")
-        elif isinstance(current, (int, float)):
-            try:
-                changes[key] = type(current)(raw)
-            except ValueError:
-                msg = f"--set {key} expects {type(current).__name__}, got {raw!r}"
-                raise ValueError(msg) from None
-        else:
-            raise ValueError(f"--set cannot override {key} (type {type(current).__name__})")
-    return dataclasses.replace(preset, **changes)
+        if not sep:
+            raise ValueError(f"bad --set {pair!r}: expected KEY=VALUE")
+        preset = _override(preset, key, raw)
+    return preset
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--json", type=Path, default=None, help="write the results JSON here")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a preset field, e.g. --set em_max_iter=50")
+                     help="override a preset field, e.g. --set em_max_iter=50 or "
+                          "--set refh.optim.lr=1e-3")
+    run.add_argument("--checkpoint-dir", default=None,
+                     help="save training checkpoints here and resume from them")
     return parser
 
 
@@ -95,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
-    results = exp.run(models=models, preset=preset, seed=args.seed)
+    results = exp.run(models=models, preset=preset, seed=args.seed,
+                      checkpoint_dir=args.checkpoint_dir)
     out = {
         "experiment": args.experiment,
         "preset": args.preset,
