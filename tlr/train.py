@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -96,6 +97,15 @@ def _check_finite(model: nn.Module, epoch: int, step: int) -> None:
                                      f"parameter {name} is not finite")
 
 
+@contextmanager
+def _diverged(epoch: int, step: int):
+    """Re-raise numerical failures inside one update with the epoch and step named."""
+    try:
+        yield
+    except FloatingPointError as e:
+        raise FloatingPointError(f"training diverged at epoch {epoch}, step {step}: {e}") from e
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, opt: torch.optim.Optimizer,
                     generator: torch.Generator, epoch: int, history: History) -> None:
     """Save model (+ its config), optimiser, RNG state and progress after ``epoch``."""
@@ -164,10 +174,14 @@ def train_online(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs
     def step_epoch(opt, y, epoch):
         u = model.initial_state(y.shape[1])
         for t in range(y.shape[0]):
-            u = model.update(y[t], u, generator)
-            opt.step()
-            if t % 100 == 99 or t == y.shape[0] - 1:
-                _check_finite(model, epoch, t + 1)
+            with _diverged(epoch, t + 1):
+                u = model.update(y[t], u, generator)
+                opt.step()
+                # NaN/Inf anywhere in the parameters reaches u within two steps; checking u
+                # every step is cheap, all parameters at the end of the epoch.
+                if not torch.isfinite(u).all():
+                    raise FloatingPointError("hidden state is not finite")
+        _check_finite(model, epoch, y.shape[0])
         return y.shape[0]
 
     return _loop(model, step_epoch, data, n_epochs, optim, generator, evaluate, eval_every,
@@ -187,8 +201,9 @@ def train_sequences(model: nn.Module, data: Callable[[int], torch.Tensor], n_epo
     def step_epoch(opt, y, epoch):
         n = math.ceil(y.shape[1] / seqs_per_update)
         for i in range(n):
-            model.update(y[:, i * seqs_per_update:(i + 1) * seqs_per_update], generator)
-            opt.step()
+            with _diverged(epoch, i + 1):
+                model.update(y[:, i * seqs_per_update:(i + 1) * seqs_per_update], generator)
+                opt.step()
             _check_finite(model, epoch, i + 1)
         return n
 
