@@ -13,19 +13,9 @@ import torch
 from tlr.cli import main
 from tlr.experiments import ppc as exp
 
-ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = {"experiment", "preset", "seed", "results", "provenance"}
 SMALL = ["--set", "n_test=8", "--set", "T_test=300"]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors in Python loops: extra intra-op threads only add overhead (and stall badly
-    when the CPU is shared), so run this module single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _run_json(tmp_path: Path, *args: str, name: str = "out.json") -> dict:
@@ -146,19 +136,14 @@ def test_same_seed_same_numbers(tmp_path):
     assert a["seed"] == 3 and c["seed"] == 4
 
 
-def test_module_entry_point_exit_codes(tmp_path):
-    """``python -m tlr`` in a fresh process: 0 on success, 2 with the valid names otherwise."""
-    env_cmd = [sys.executable, "-m", "tlr", "run", "ppc"]
-    bad = subprocess.run([*env_cmd, "--models", "KF-9"], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=120)
+def test_module_entry_point_exit_code(tmp_path):
+    """``python -m tlr`` in a fresh process exits 2 and lists the valid names (stderr)."""
+    bad = subprocess.run([sys.executable, "-m", "tlr", "run", "ppc", "--models", "KF-9"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert bad.returncode == 2
+    assert "unknown model" in bad.stderr
     assert "KF-true" in bad.stderr and "ORDER 0" in bad.stderr
-    path = tmp_path / "ok.json"
-    ok = subprocess.run([*env_cmd, "--models", "ORDER 0", *SMALL, "--json", str(path)],
-                        capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert ok.returncode == 0, ok.stderr
-    assert CONTRACT <= set(json.loads(path.read_text()))
-    assert "ORDER 0" in ok.stdout
+    assert bad.stdout == ""
 
 
 def test_nested_set_override(tmp_path):

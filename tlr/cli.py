@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a preset field, e.g. --set em_max_iter=50 or "
                           "--set refh.optim.lr=1e-3")
+    run.add_argument("--threads", type=int, default=1,
+                     help="torch CPU threads (default 1: the models run small tensors in "
+                          "Python loops, where more threads only add overhead)")
     run.add_argument("--checkpoint-dir", default=None,
                      help="save training checkpoints here and resume from them")
     return parser
@@ -120,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
 
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     results = exp.run(models=models, preset=preset, seed=args.seed,

@@ -6,6 +6,7 @@ user seed and a stream name, so adding a new stream never changes the numbers of
 
 from __future__ import annotations
 
+import numbers
 import zlib
 
 import torch
@@ -13,8 +14,11 @@ import torch
 
 def derive_seed(seed: int, stream: str) -> int:
     """A 63-bit seed for the named stream, a pure function of (seed, stream)."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not isinstance(stream, str):
+        raise TypeError(f"stream must be a str, got {type(stream).__name__}")
+    seed = int(seed)
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     mixed = (seed * 0x9E3779B97F4A7C15 + zlib.crc32(stream.encode())) % (2**63 - 1)

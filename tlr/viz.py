@@ -49,7 +49,9 @@ def plot_tuning_curves(s: torch.Tensor, rates: torch.Tensor, ppc: PPCConfig) -> 
     """Unit-gain tuning curves ``rates`` (S, n_neurons) over stimuli ``s`` (S,), and their sum."""
     s, rates = _np(s), _np(rates)
     fig, ax = plt.subplots(figsize=(8, 3.2), layout="constrained")
-    ax.plot(s, rates, lw=1)
+    colours = plt.get_cmap("hsv")(np.arange(ppc.n_neurons) / ppc.n_neurons)  # cyclic: a ring
+    for i in range(ppc.n_neurons):
+        ax.plot(s, rates[:, i], lw=1, color=colours[i])
     ax.plot(s, rates.sum(-1), "k--", lw=1, label=r"$\Sigma_i\, f_i(s)$")
     ax.plot(_np(ppc.preferred), np.ones(ppc.n_neurons), "k|", ms=8, label="preferred $s_i$")
     seam = ppc.s_min + ppc.period
@@ -149,14 +151,16 @@ def plot_mse_vs_iterations(
 ) -> Figure:
     """Test MSE of an EM fit against its iteration count, with horizontal reference lines."""
     fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
-    ax.plot(iterations, mse, "o-", color="C2", label="KF-2 after $k$ EM iterations")
+    ax.plot(iterations, mse, "o-", color="C2")
     for j, (name, value) in enumerate(references.items()):
         ax.axhline(value, color=f"C{j + 3}", ls="--", lw=1)
-        ax.annotate(name, (iterations[-1], value), xytext=(0, 3), textcoords="offset points",
-                    color=f"C{j + 3}", fontsize=8, ha="right")
+        ax.annotate(name, (iterations[-1], value), xytext=(0, -3), textcoords="offset points",
+                    color=f"C{j + 3}", fontsize=8, ha="right", va="top")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("EM iterations $k$")
     ax.set_ylabel("test MSE (rad$^2$)")
-    ax.legend(fontsize=8, loc="lower left")
+    low = min(*mse, *references.values())
+    ax.set_ylim(bottom=low / 1.15)
+    ax.set_title("test MSE of the LDS after $k$ EM iterations", fontsize=10)
     return fig

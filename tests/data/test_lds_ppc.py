@@ -20,15 +20,6 @@ PPC = PPCConfig()
 LTI = LTIConfig()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors in Python loops: extra intra-op threads only add overhead (and stall badly
-    when the CPU is shared), so run this module single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def big() -> PPCData:
@@ -351,8 +342,6 @@ def test_bad_lti_config(kw, match):
         LTIConfig(**kw)
 
 
-@pytest.mark.xfail(strict=True, reason="LTIConfig accepts a NaN process variance: min() of a "
-                   "tuple holding NaN is not < 0, so the check passes and simulate_lti returns NaN")
 def test_nan_process_var_rejected():
     with pytest.raises(ValueError, match="process_var"):
         LTIConfig(process_var=(math.nan, 5e-5))

@@ -6,19 +6,10 @@ import pytest
 import torch
 
 from tlr.filters.em import em_step, fit_lds_em, init_lds, unwrap_continuous
-from tlr.filters.kalman import LDSParams, kalman_filter
+from tlr.filters.kalman import LDSParams, kalman_filter, rts_smoother
 
 F64 = dict(dtype=torch.float64)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors in Python loops: extra intra-op threads only add overhead (and stall badly
-    when the CPU is shared), so run this module single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _true_params(n_states: int) -> LDSParams:
@@ -80,6 +71,57 @@ def test_loglik_is_that_of_the_current_params():
     assert fit.loglik == [ll]
     for a, b in zip(fit.params, new, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _expected_complete_ll(p: LDSParams, y: torch.Tensor, sm) -> float:
+    """E[log p(z_{1:T}, y_{1:T} | p)] under the smoothing posterior ``sm`` (the EM Q-function)."""
+    T, B, m = y.shape
+    n = p.A.shape[0]
+    x = sm.means  # (T, B, n)
+    Pt = sm.covs.expand(T, B, n, n) + x[..., :, None] * x[..., None, :]  # E[z_t z_tᵀ]
+    Pc = sm.cross_covs.expand(T - 1, B, n, n) + x[1:, :, :, None] * x[:-1, :, None, :]
+    log2pi = math.log(2 * math.pi)
+
+    def gauss(S, cov):  # Σ over terms of E[log N(.; ., cov)] given Σ E[e eᵀ] = S, count k
+        S, k = S
+        return -0.5 * (torch.trace(torch.linalg.solve(cov, S))
+                       + k * (torch.logdet(cov) + cov.shape[0] * log2pi))
+
+    mu = p.init_mean
+    S0 = (Pt[0] - x[0, :, :, None] * mu[None, None, :] - mu[None, :, None] * x[0, :, None, :]
+          + torch.outer(mu, mu)).sum(0)
+    A = p.A
+    Sdyn = (Pt[1:] - A @ Pc.transpose(-1, -2) - Pc @ A.T + A @ Pt[:-1] @ A.T).sum((0, 1))
+    C = p.C
+    yy = y[..., :, None] * y[..., None, :]
+    yx = y[..., :, None] * x[..., None, :]
+    Sobs = (yy - C @ yx.transpose(-1, -2) - yx @ C.T + C @ Pt @ C.T).sum((0, 1))
+    total = gauss((S0, B), p.init_cov) + gauss((Sdyn, (T - 1) * B), p.Q)
+    return float(total + gauss((Sobs, T * B), p.R))
+
+
+@pytest.mark.parametrize("n_states", [1, 2])
+def test_m_step_maximises_expected_complete_loglik(n_states):
+    """The M-step's parameters are the maximiser of the Q-function of the E-step's posterior:
+    every small perturbation of any one parameter block lowers it."""
+    y = _sample(_true_params(n_states), T=60, B=5, seed=30 + n_states)
+    old = init_lds(y, n_states, torch.Generator().manual_seed(2))
+    old = em_step(old, y)[0]  # a less special starting point than the initialisation
+    sm = rts_smoother(old, kalman_filter(old, y))
+    new, _ = em_step(old, y)
+    f0 = _expected_complete_ll(new, y, sm)
+    assert f0 > _expected_complete_ll(old, y, sm)
+    g = torch.Generator().manual_seed(5)
+    for field in LDSParams._fields:
+        base = getattr(new, field)
+        for _ in range(3):
+            d = torch.randn(base.shape, generator=g, **F64)
+            if field in ("Q", "R", "init_cov"):
+                d = d @ d.T if d.dim() == 2 else d  # symmetric, keeps the matrix PD below
+            d = d / d.norm() * 1e-3 * max(base.norm().item(), 1e-3)
+            for sign in (1, -1):
+                f = _expected_complete_ll(new._replace(**{field: base + sign * d}), y, sm)
+                assert f <= f0 + 1e-9 * abs(f0), (field, f - f0)
 
 
 @pytest.mark.parametrize("n_states", [1, 2])

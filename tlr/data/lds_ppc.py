@@ -42,7 +42,7 @@ class LTIConfig:
         for name in ("dt", "mass"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"LTIConfig.{name} must be > 0, got {getattr(self, name)}")
-        if len(self.process_var) != 2 or min(self.process_var) < 0:
+        if len(self.process_var) != 2 or not all(v >= 0 for v in self.process_var):
             raise ValueError(f"process_var must be two variances >= 0, got {self.process_var}")
         if not self.pos_max - self.pos_min > 2 * self.init_margin:
             raise ValueError("pos_max - pos_min must exceed 2 * init_margin")

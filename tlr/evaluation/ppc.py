@@ -85,5 +85,7 @@ def torus_mse(s_hat: torch.Tensor, s_true: torch.Tensor, period: float) -> float
         raise ValueError("empty estimates")
     if not torch.isfinite(s_hat).all():
         raise ValueError("s_hat contains NaN or Inf")
+    if not torch.isfinite(s_true).all():
+        raise ValueError("s_true contains NaN or Inf")
     e = wrap_error(s_hat.to(torch.float64) - s_true.to(torch.float64), period)
     return float((e**2).mean())

@@ -88,8 +88,16 @@ def fit_kf(
     return fit_lds_em(s_hat[..., None], order, n_iter=n_iter, tol=tol, generator=generator)
 
 
+def _fitted_obs(params: LDSParams, y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig):
+    """Observations for a fitted (constant-R) filter; a step without spikes carries no
+    position information, so its update is skipped (R_t = inf)."""
+    s_hat, obs_var = centred_observations(y, lti, ppc)
+    R = params.R.to(torch.float64).expand(*s_hat.shape, 1, 1)
+    R_t = torch.where(torch.isfinite(obs_var)[..., None, None], R, torch.inf)
+    return s_hat[..., None], R_t
+
+
 def run_kf(params: LDSParams, y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig) -> torch.Tensor:
     """Run a fitted LDS as a filter on test counts (T, B, N); returns C z_{t|t}, (T, B)."""
-    s_hat, _ = centred_observations(y, lti, ppc)
-    res = kalman_filter(params, s_hat[..., None], wrap_period=ppc.period)
+    res = kalman_filter(params, *_fitted_obs(params, y, lti, ppc), wrap_period=ppc.period)
     return (res.means @ params.C.T.to(torch.float64))[..., 0]

@@ -121,6 +121,10 @@ def fit_lds_em(
     if not torch.is_tensor(y0) or y0.dim() != 3 or y0.shape[0] < 2:
         got = tuple(y0.shape) if torch.is_tensor(y0) else type(y0).__name__
         raise ValueError(f"y must have shape (T >= 2, B, m), got {got}")
+    if not torch.isfinite(y0).all():
+        raise ValueError("y contains NaN or Inf")
+    if float(y0.to(torch.float64).diff(dim=0).var()) == 0.0:
+        raise ValueError("y does not vary over time: EM cannot fit dynamics to it")
     params = init if init is not None else init_lds(y0.to(torch.float64), n_states, generator)
     history: list[float] = []
     converged = False

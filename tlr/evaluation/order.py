@@ -1,0 +1,76 @@
+"""Which order of dynamics did a filter learn? Decode velocity from its state.
+
+The neurons report position only (spec §2.1). A first-order filter (KF-1) carries a position
+estimate and nothing else, so velocity cannot be read out of its state; a second-order filter
+(KF-2, KF-true) carries a velocity estimate. We fit a least-squares linear map from a filter's
+state to the true velocity on one data set and report the R² on another: R² ≈ 0 means no
+velocity in the state (first order), R² near KF-true's means second-order dynamics.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tlr.data.lds_ppc import LTIConfig, PPCConfig
+from tlr.evaluation.readout import fit_linear_readout
+from tlr.filters.baselines import _fitted_obs, centred_observations, kf_true_params
+from tlr.filters.kalman import LDSParams, kalman_filter
+
+__all__ = ["r_squared", "velocity_r2", "kf_states", "withhold", "gap_slope"]
+
+
+def r_squared(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """1 - SSE/SST over all entries."""
+    pred, target = pred.to(torch.float64), target.to(torch.float64)
+    return float(1 - ((pred - target) ** 2).sum() / ((target - target.mean()) ** 2).sum())
+
+
+def velocity_r2(states_fit: torch.Tensor, v_fit: torch.Tensor, states_test: torch.Tensor,
+                v_test: torch.Tensor) -> float:
+    """Test R² of a linear velocity readout from filter states (T, B, D) → v (T, B)."""
+    readout = fit_linear_readout(states_fit, v_fit)
+    return r_squared(readout(states_test), v_test)
+
+
+def kf_states(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig,
+              params: LDSParams | None = None) -> torch.Tensor:
+    """Filtered states (T, B, n) of an LDS filter on counts y; ``params=None`` → KF-true."""
+    s_hat, obs_var = centred_observations(y, lti, ppc)
+    if params is None:
+        res = kalman_filter(kf_true_params(lti), s_hat[..., None],
+                            R_t=obs_var[..., None, None], wrap_period=ppc.period)
+    else:
+        res = kalman_filter(params, *_fitted_obs(params, y, lti, ppc), wrap_period=ppc.period)
+    return res.means
+
+
+def withhold(y: torch.Tensor, start: int, length: int) -> torch.Tensor:
+    """A copy of counts y (T, B, N) with steps [start, start + length) silenced (no spikes).
+
+    Zero spikes carry no information about position (the PPC likelihood is flat; for a Kalman
+    filter R_t = inf), so this is "observations withheld" in the population code's own terms.
+    """
+    if not 0 < start < start + length <= y.shape[0]:
+        raise ValueError(f"need 0 < start < start + length <= T={y.shape[0]}, got {start}, "
+                         f"{length}")
+    out = y.clone()
+    out[start:start + length] = 0
+    return out
+
+
+def gap_slope(s_hat: torch.Tensor, position: torch.Tensor, start: int, length: int,
+              period: float) -> float:
+    """How much of the true motion during a gap the estimate reproduces.
+
+    Regresses the estimate's displacement across the gap, ŝ_{start+length-1} - ŝ_{start-1},
+    on the true displacement (both wrapped onto the ring), through the origin. A filter that
+    holds its last position (first order) scores ≈ 0; one that dead-reckons with a velocity
+    estimate (second order) scores near KF-true.
+    """
+    def wrap(e):
+        return torch.remainder(e + period / 2, period) - period / 2
+
+    end = start + length - 1
+    d_hat = wrap(s_hat[end] - s_hat[start - 1]).to(torch.float64)
+    d_true = wrap(position[end] - position[start - 1]).to(torch.float64)
+    return float((d_hat * d_true).sum() / (d_true**2).sum())
