@@ -1,4 +1,4 @@
-"""Seeded random streams: every entry point takes an integer seed (spec: reproducible on CPU).
+"""Seeded random streams (every entry point takes an integer seed) and CPU thread control.
 
 Independent streams (training data, test data, model initialisation, ...) are derived from one
 user seed and a stream name, so adding a new stream never changes the numbers of another.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numbers
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -30,3 +32,23 @@ def make_generator(seed: int, stream: str = "default") -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(derive_seed(seed, stream))
     return g
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (restored afterwards); None: leave as is.
+
+    Determinism note: results are reproducible for a fixed thread count; reductions may round
+    differently with another count.
+    """
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive int or None, got {n!r}")
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

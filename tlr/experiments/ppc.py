@@ -22,11 +22,11 @@ from tlr.filters.baselines import fit_kf, kf_true, order0, run_kf
 from tlr.models.refh import REFH, REFHConfig
 from tlr.models.rtrbm import RTRBM
 from tlr.models.trbm import TRBM, TRBMConfig
-from tlr.rng import make_generator
+from tlr.rng import make_generator, torch_threads
 from tlr.train import OptimConfig, train_online, train_sequences
 
 __all__ = ["HarmoniumRun", "PPCPreset", "PRESETS", "Estimate", "RunOptions", "MODELS",
-           "test_data", "run"]
+           "test_data", "train_data", "run"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,8 @@ def test_data(preset: PPCPreset, seed: int) -> PPCData:
                     stream="ppc/test")
 
 
-def _train_data(preset: PPCPreset, seed: int, stream: str) -> PPCData:
+def train_data(preset: PPCPreset, seed: int, stream: str = "ppc/train") -> PPCData:
+    """Training data of ``seed`` for the EM baselines (``stream`` names other uses)."""
     return simulate(preset.n_train, preset.T_train, seed=seed, lti=preset.lti, ppc=preset.ppc,
                     stream=stream)
 
@@ -124,7 +125,7 @@ Runner = Callable[[PPCPreset, int, PPCData, RunOptions], Estimate]
 def _run_em(order: int) -> Runner:
     def runner(preset: PPCPreset, seed: int, test: PPCData, opts: RunOptions) -> Estimate:
         t0 = time.perf_counter()
-        train = _train_data(preset, seed, stream="ppc/train")
+        train = train_data(preset, seed)
         fit = fit_kf(train.y, order, preset.lti, preset.ppc, n_iter=preset.em_max_iter,
                      tol=preset.em_tol, generator=make_generator(seed, f"ppc/em{order}-init"))
         train_s = time.perf_counter() - t0
@@ -218,11 +219,14 @@ def run(
     seed: int = 0,
     progress: bool | None = None,
     checkpoint_dir: str | None = None,
+    threads: int | None = 1,
 ) -> dict[str, dict]:
     """Train and score ``models`` (default: all) on one preset and seed.
 
     Returns ``{model: {"mse": float, "train_s": float, "info": dict}}``; MSE in rad² on the
-    test set; ``info`` holds model-specific extras (e.g. EM iterations).
+    test set; ``info`` holds model-specific extras (e.g. EM iterations). ``threads``: torch
+    CPU threads while running (default 1: small tensors in Python loops only lose from more;
+    None leaves the setting alone).
     """
     from tqdm.auto import tqdm
 
@@ -234,12 +238,13 @@ def run(
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; valid: {', '.join(MODELS)}")
-    test = test_data(preset, seed)
     opts = RunOptions(checkpoint_dir=checkpoint_dir, progress=progress)
     results = {}
-    for name in tqdm(models, desc=f"ppc/{preset.name}", disable=None if progress is None
-                     else not progress):
-        est = MODELS[name](preset, seed, test, opts)
-        mse = torus_mse(est.s_hat, test.position, preset.ppc.period)
-        results[name] = {"mse": mse, "train_s": est.train_s, "info": est.info}
+    with torch_threads(threads):
+        test = test_data(preset, seed)
+        for name in tqdm(models, desc=f"ppc/{preset.name}", disable=None if progress is None
+                         else not progress):
+            est = MODELS[name](preset, seed, test, opts)
+            mse = torus_mse(est.s_hat, test.position, preset.ppc.period)
+            results[name] = {"mse": mse, "train_s": est.train_s, "info": est.info}
     return results
