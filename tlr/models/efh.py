@@ -239,9 +239,10 @@ class EFH(nn.Module):
         return [*self.W, *self.b_vis, self.b_hid]
 
     def set_gradients(self, grads: Sequence[torch.Tensor]) -> None:
-        """Write ``grads`` into ``p.grad`` (so any ``torch.optim`` optimiser can step)."""
+        """Hand ``grads`` to the parameters as ``p.grad`` (any ``torch.optim`` optimiser can
+        then step). The tensors are adopted, not copied: pass freshly computed ones."""
         for p, g in zip(self.ordered_parameters(), grads, strict=True):
-            if p.grad is None:
-                p.grad = g.detach().clone()
-            else:
-                p.grad.copy_(g)
+            if g.shape != p.shape:
+                raise ValueError(f"gradient of shape {tuple(g.shape)} for a parameter of shape "
+                                 f"{tuple(p.shape)}")
+            p.grad = g.detach()
