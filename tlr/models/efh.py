@@ -17,6 +17,7 @@ and the recurrent models add a Bernoulli group for u_{t-1}. Layout: batch-first 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -71,7 +72,7 @@ def _log_base(kind: str, v: torch.Tensor) -> torch.Tensor:
         return v.new_zeros(v.shape[:-1])
     if kind == "poisson":
         return -torch.lgamma(v + 1).sum(-1)
-    return (-0.5 * v**2).sum(-1) - 0.5 * v.shape[-1] * torch.log(torch.tensor(2 * torch.pi))
+    return (-0.5 * v**2).sum(-1) - 0.5 * v.shape[-1] * math.log(2 * math.pi)
 
 
 class CDStats(NamedTuple):
