@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatterSciNotation
 
 from tlr.data.lds_ppc import PPCConfig
 from tlr.evaluation.ppc import wrap_error
@@ -24,6 +25,8 @@ __all__ = [
     "plot_estimates",
     "plot_binned_variance",
     "plot_mse_vs_iterations",
+    "plot_withheld",
+    "plot_mse_curves",
 ]
 
 
@@ -163,4 +166,52 @@ def plot_mse_vs_iterations(
     low = min(*mse, *references.values())
     ax.set_ylim(bottom=low / 1.15)
     ax.set_title("test MSE of the LDS after $k$ EM iterations", fontsize=10)
+    return fig
+
+
+def plot_withheld(
+    s_true: torch.Tensor,
+    estimates: Mapping[str, torch.Tensor],
+    period: float,
+    start: int,
+    length: int,
+    t0: int = 0,
+    title: str | None = None,
+) -> Figure:
+    """:func:`plot_estimates` with the withheld steps [start, start + length) shaded.
+
+    ``start`` is in the same time units as ``t0`` (absolute steps). Estimates may hold NaN
+    where a readout has nothing to say (e.g. the centre of mass of a silent population).
+    """
+    fig = plot_estimates(s_true, estimates, period, title=title, t0=t0)
+    for k, ax in enumerate(fig.axes):
+        ax.axvspan(start - 0.5, start + length - 0.5, color="0.88", zorder=0,
+                   label="no spikes" if k == 0 else None)
+    fig.axes[0].legend(fontsize=8, ncol=3, loc="best")
+    return fig
+
+
+def plot_mse_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    references: Mapping[str, float],
+    xlabel: str,
+    logx: bool = False,
+    title: str | None = None,
+) -> Figure:
+    """MSE curves ``{label: (x, mse)}`` on a log y-axis, with horizontal reference levels."""
+    fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    for j, (name, (x, mse)) in enumerate(curves.items()):
+        ax.plot(_np(x), _np(mse), "o-", ms=3.5, lw=1.2, color=f"C{j}", label=name)
+    for j, (name, value) in enumerate(references.items()):
+        ax.axhline(value, color="k", ls=("--", ":", "-.", (0, (1, 3)))[j % 4], lw=1, label=name)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_yscale("log")
+    # label the 2x and 5x ticks too when the axis spans only a decade or two
+    ax.yaxis.set_minor_formatter(LogFormatterSciNotation(minor_thresholds=(2, 0.5)))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("position MSE (rad$^2$)")
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title, fontsize=10)
     return fig

@@ -1,8 +1,10 @@
 """Reading position out of a recurrent model's hidden state (spec §5.5).
 
 Primary: decode the model's own reconstruction of the population, E[y_t | x̄_t], with the
-circular centre of mass -- no fitted decoder (Makin's method). Check: a least-squares linear
-map from x̄_t to the position, fitted on training data.
+circular centre of mass -- no fitted decoder (Makin's method). Check: least-squares linear maps
+from x̄_t to the cosine and sine of the position's angle on the ring, decoded with atan2
+(:func:`fit_circular_readout`). A linear map straight to the position fails near the ring's
+seam, where a model that represents position on the ring has no reason to be linear.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import torch
 from tlr.data.lds_ppc import PPCConfig
 from tlr.evaluation.ppc import center_of_mass
 
-__all__ = ["Filterable", "com_readout", "LinearReadout", "fit_linear_readout"]
+__all__ = ["Filterable", "com_readout", "LinearReadout", "fit_linear_readout",
+           "CircularReadout", "fit_circular_readout"]
 
 
 class Filterable(Protocol):
@@ -48,3 +51,24 @@ def fit_linear_readout(u: torch.Tensor, s: torch.Tensor, ridge: float = 1e-6) ->
     A = X.T @ X + ridge * X.shape[0] * torch.eye(X.shape[1], dtype=X.dtype)
     coef = torch.linalg.solve(A, X.T @ s.reshape(-1).to(torch.float64))
     return LinearReadout(weight=coef[:-1], bias=coef[-1])
+
+
+class CircularReadout(NamedTuple):
+    cos: LinearReadout
+    sin: LinearReadout
+    period: float
+    s_min: float
+
+    def __call__(self, u: torch.Tensor) -> torch.Tensor:
+        """Position on the ring [s_min, s_min + period) from hidden states (…, n_hidden)."""
+        angle = torch.atan2(self.sin(u), self.cos(u))
+        return torch.remainder(angle * self.period / (2 * torch.pi), self.period) + self.s_min
+
+
+@torch.no_grad()
+def fit_circular_readout(u: torch.Tensor, s: torch.Tensor, ppc: PPCConfig,
+                         ridge: float = 1e-6) -> CircularReadout:
+    """Fit linear maps u → cos θ and u → sin θ, θ = 2π (s - s_min)/period (spec §5.5 check)."""
+    theta = 2 * torch.pi * (s.to(torch.float64) - ppc.s_min) / ppc.period
+    return CircularReadout(fit_linear_readout(u, torch.cos(theta), ridge),
+                           fit_linear_readout(u, torch.sin(theta), ridge), ppc.period, ppc.s_min)
