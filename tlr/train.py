@@ -13,14 +13,14 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
 __all__ = ["OptimConfig", "make_optimizer", "set_schedule", "History", "train_online",
-           "train_sequences", "save_checkpoint", "load_checkpoint"]
+           "train_sequences", "train_windows", "save_checkpoint", "load_checkpoint"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class OptimConfig:
 
 
 def _groups(model: nn.Module) -> list[nn.Parameter]:
+    if not hasattr(model, "efh"):
+        raise ValueError(f"Makin's schedules are defined for harmoniums; {model.name} needs "
+                         "OptimConfig('adam')")
     e = model.efh
     return [e.W[1], e.W[0], e.b_hid, e.b_vis[1], e.b_vis[0]]
 
@@ -96,8 +99,10 @@ class History:
 
     epochs: list[int]
     metric: list[float]
-    seconds: list[float]
+    seconds: list[float]  # wall seconds since training started (summed over resumed sessions)
     updates: int = 0
+    resumed_at: list[int] = field(default_factory=list)  # epochs completed when resuming
+    elapsed: float = 0.0  # wall seconds of training so far, including earlier sessions
 
 
 def _check_finite(model: nn.Module, epoch: int, step: int) -> None:
@@ -140,7 +145,10 @@ def load_checkpoint(path: str | Path, model: nn.Module, opt: torch.optim.Optimiz
         opt.load_state_dict(ck["optimizer"])
     if generator is not None:
         generator.set_state(ck["rng"])
-    return ck["epoch"], History(**ck["history"])
+    history = History(**ck["history"])
+    if not history.elapsed and history.seconds:  # checkpoints written before `elapsed` existed
+        history.elapsed = history.seconds[-1]
+    return ck["epoch"], history
 
 
 def _loop(model, step_epoch, data: Callable[[int], torch.Tensor], n_epochs: int,
@@ -155,12 +163,14 @@ def _loop(model, step_epoch, data: Callable[[int], torch.Tensor], n_epochs: int,
     history, start = History([], [], []), 0
     if checkpoint is not None and Path(checkpoint).exists():
         start, history = load_checkpoint(checkpoint, model, opt, generator)
-    t0 = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
+        history.resumed_at.append(start)
+    t0 = time.perf_counter() - history.elapsed
     bar = trange(start + 1, n_epochs + 1, desc=model.name,
                  disable=None if progress is None else not progress)
     for epoch in bar:
         set_schedule(opt, optim, epoch, n_epochs)
         history.updates += step_epoch(opt, data(epoch), epoch)
+        history.elapsed = time.perf_counter() - t0
         if evaluate is not None and (epoch % eval_every == 0 or epoch == n_epochs):
             history.epochs.append(epoch)
             history.metric.append(evaluate(model))
@@ -215,6 +225,41 @@ def train_sequences(model: nn.Module, data: Callable[[int], torch.Tensor], n_epo
                 model.update(y[:, i * seqs_per_update:(i + 1) * seqs_per_update], generator)
                 opt.step()
             _check_finite(model, epoch, i + 1)
+        return n
+
+    return _loop(model, step_epoch, data, n_epochs, optim, generator, evaluate, eval_every,
+                 checkpoint, progress)
+
+
+def train_windows(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
+                  optim: OptimConfig, generator: torch.Generator, window: int = 1,
+                  evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 5,
+                  checkpoint: str | Path | None = None,
+                  progress: bool | None = None) -> History:
+    """Gradient training of a recurrent VAE on parallel trajectories ``data(epoch)`` (T, B, n).
+
+    The trajectories are walked forward in windows of ``window`` steps; each window's summed
+    loss (``model.sequence_loss``) gets one optimiser step, and the last u is carried into the
+    next window, detached. ``window=1`` is the fully online rule. A model whose config has
+    ``bptt=True`` backpropagates through u inside each window (truncated BPTT).
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be a positive int, got {window!r}")
+
+    def step_epoch(opt, y, epoch):
+        u = model.initial_state(y.shape[1])
+        n = 0
+        for start in range(0, y.shape[0], window):
+            with _diverged(epoch, n + 1):
+                loss, u = model.sequence_loss(y[start:start + window], u, generator)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss is {loss.item()}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            u = u.detach()
+            n += 1
+        _check_finite(model, epoch, n)
         return n
 
     return _loop(model, step_epoch, data, n_epochs, optim, generator, evaluate, eval_every,

@@ -146,6 +146,9 @@ def _harmonium_estimate(model, preset: PPCPreset, seed: int, test: PPCData, hist
     mse_linear = torus_mse(readout(model.filter(test.y)), test.position, preset.ppc.period)
     info = {"mse_linear_readout": mse_linear, "updates": hist.updates,
             "epochs": hist.epochs, "curve": hist.metric}
+    if hist.resumed_at:  # trained over several sessions: train_s sums them
+        info["resumed_at_epoch"] = hist.resumed_at
+        train_s = hist.elapsed
     return Estimate(com_readout(model, test.y, preset.ppc), train_s, info)
 
 
