@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from tlr.models.efh import EFH, UNIT_TYPES, CDStats
+from tlr.models.efh import CDStats
+from tlr.models.recurrent import RecurrentHarmonium, check_config
 
 __all__ = ["TRBMConfig", "TRBM"]
 
@@ -35,57 +35,17 @@ class TRBMConfig:
     init_std: float = 0.005
 
     def __post_init__(self) -> None:
-        if self.obs_type not in UNIT_TYPES:
-            raise ValueError(f"obs_type must be one of {UNIT_TYPES}, got {self.obs_type!r}")
-        for name in ("n_obs", "n_hidden", "n_cd_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        check_config(self)
 
 
-class TRBM(nn.Module):
+class TRBM(RecurrentHarmonium):
     """Conditional harmonium p(y_t | u_{t-1}); groups: 0 = u_{t-1} (clamped), 1 = y_t."""
 
     name = "TRBM"
 
     def __init__(self, config: TRBMConfig | None = None,
                  generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        self.config = config or TRBMConfig()
-        c = self.config
-        self.efh = EFH([("bernoulli", c.n_hidden), (c.obs_type, c.n_obs)], c.n_hidden,
-                       init_std=c.init_std, generator=generator)
-
-    def _check_y(self, y: torch.Tensor) -> None:
-        n = self.config.n_obs
-        if not torch.is_tensor(y) or y.dim() != 3 or y.shape[-1] != n:
-            got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
-            raise ValueError(f"y must have shape (T, B, {n}), got {got}")
-
-    def initial_state(self, batch: int) -> torch.Tensor:
-        """u_0 = 0."""
-        return torch.zeros(batch, self.config.n_hidden, device=self.efh.b_hid.device)
-
-    @torch.no_grad()
-    def step(self, y_t: torch.Tensor, u_prev: torch.Tensor) -> torch.Tensor:
-        """u_t = σ(u_{t-1} W_u + y_t W_y + b_x): the mean-field recurrence r_t of the RTRBM."""
-        return self.efh.hidden_mean([u_prev, y_t])
-
-    @torch.no_grad()
-    def filter(self, y: torch.Tensor, u0: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean-field filter over y (T, B, n_obs); returns u (T, B, n_hidden)."""
-        self._check_y(y)
-        u = self.initial_state(y.shape[1]) if u0 is None else u0
-        out = []
-        for t in range(y.shape[0]):
-            u = self.step(y[t], u)
-            out.append(u)
-        return torch.stack(out)
-
-    @torch.no_grad()
-    def reconstruct(self, u: torch.Tensor) -> torch.Tensor:
-        """E[y_t | x̄_t], used for the position readout (spec §5.5)."""
-        return self.efh.visible_mean(u, 1)
+        super().__init__(config or TRBMConfig(), generator)
 
     def _extra_gradients(self, grads: list[torch.Tensor], stats: CDStats, u: torch.Tensor,
                          y: torch.Tensor) -> list[torch.Tensor]:
