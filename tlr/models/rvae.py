@@ -1,0 +1,384 @@
+"""rVAE: the recurrent variational autoencoder of the poster, and its BPTT twin.
+
+Spec §7.1-7.3. Generative model (θ), with the previous latent u_{t-1} treated as data:
+
+    p̂(x_t) = N(0, I),  p̂(u_{t-1} | x_t) = N(μ_u(x_t), Σ_u),  p̂(y_t | x_t) = Pois / Mult / N / Bern.
+
+Recognition model (φ), with *late fusion*: y_t is encoded first, then joined with u_{t-1}:
+
+    q(x_t | u_{t-1}, y_t) = N(ν(h_t, u_{t-1}), diag Υ(h_t, u_{t-1})),   h_t = enc(y_t).
+
+The generative model makes U_{t-1} ⟂ Y_t | X_t, so its exact posterior is additive in the two
+evidences, log p(x | u, y) = log p(x) + log p(u | x) + log p(y | x) + const; fusing after the
+y-encoder keeps the recognition model close to that form (the poster's "concatenating U_{t-1}
+with Y_t only after encoding").
+
+Loss: the negative ELBO of the joint (u_{t-1}, y_t), summed over t. u_{t-1} = ν_{t-1} (spec §7.3).
+In the rVAE, u_{t-1} is *detached*: "letting the derivative pass through the expectation" treats
+it as data, so no gradient flows back in time. ``bptt=True`` keeps the graph instead
+(rVAE-BPTT): the same network and loss, trained with backprop through time.
+
+Choices the poster leaves open (spec §7.2), as found on LTI-PPC (the rVAE chapter's search):
+
+* Σ_u. The poster's σ_x² I, fixed, fails both ways: a small σ_u makes copying u_{t-1} into x_t
+  cheap (the latent fills with self-sustaining "memory" of its own past and drifts), a large one
+  ignores u (ORDER 0). Learned, Σ_u anneals itself from large to small. A position on the PPC
+  ring needs two latent dimensions, and the posterior mean then also scatters across the ring
+  (a direction the decoder ignores); with one σ per axis that scatter swamps the precise
+  along-ring part, so ``learn_sigma="cond"`` lets the u-decoder output a full Σ_u(x).
+* u_0. The rEFH's u_0 = 0 adds nothing to its hidden input; in a VAE latent space 0 is a
+  definite state. Filtering starts from the state consistent with y_1 alone (``warm_start``).
+* Likelihood for counts: Poisson; "multinomial" scores only the shape of the population
+  response (the part that carries position when the gain varies per step, spec §2.5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.distributions import (
+    Bernoulli,
+    Multinomial,
+    MultivariateNormal,
+    Normal,
+    Poisson,
+    kl_divergence,
+)
+
+__all__ = ["RVAEConfig", "StepOutput", "mlp", "obs_distribution", "n_tril", "scale_tril", "RVAE"]
+
+LIKELIHOODS = ("poisson", "multinomial", "gaussian", "bernoulli")
+SIGMA_MODES = ("fixed", "scalar", "diag", "cond")
+LOG_SIGMA_MIN = math.log(1e-2)  # floor on learned σ's: a constant target would drive σ → 0
+
+
+def _check_common(c) -> None:
+    """Validation shared by the rVAE and TVAE configs."""
+    if c.likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {c.likelihood!r}")
+    if c.u_mode not in ("mean", "sample"):
+        raise ValueError(f"u_mode must be 'mean' or 'sample', got {c.u_mode!r}")
+    if c.learn_sigma not in SIGMA_MODES:
+        raise ValueError(f"learn_sigma must be one of {SIGMA_MODES}, got {c.learn_sigma!r}")
+    for name in ("n_obs", "n_latent", "n_units", "n_layers", "warm_start"):
+        v, lo = getattr(c, name), 0 if name == "warm_start" else 1
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+    if not c.sigma_y > 0:
+        raise ValueError(f"sigma_y must be > 0, got {c.sigma_y}")
+
+
+@dataclass(frozen=True)
+class RVAEConfig:
+    """Sizes, likelihoods and σ's. The poster gives none of them (spec §7.2); see spec §7.3.
+
+    Defaults are the settings that worked best on LTI-PPC (the rVAE chapter's search).
+    """
+
+    n_obs: int = 15
+    n_latent: int = 2  # a position on the PPC ring; dim(X) < dim(Y): the poster's compression
+    n_units: int = 128  # width of every hidden layer
+    n_layers: int = 1  # hidden layers of the y-encoder trunk and of each decoder
+    likelihood: str = "poisson"  # p(y | x): "poisson", "multinomial" (PPC), "gaussian", "bernoulli"
+    sigma_y: float = 1.0  # Gaussian likelihood only (initial value if learned)
+    sigma_u: float = 0.3  # p(u_{t-1} | x_t) = N(μ_u(x_t), σ_u²): fixed value, or initial value
+    # σ_u: "fixed", learned "scalar" or per-dim "diag", or "cond": a full covariance Σ_u(x)
+    # output by the u-decoder (σ_y: learned per dim under "diag" and "cond")
+    learn_sigma: str = "cond"
+    u_mode: str = "mean"  # u_{t-1} = ν_{t-1} ("mean", spec §7.3) or a posterior sample ("sample")
+    warm_start: int = 10  # filter(): u_0 = fixed point of ν = enc(y_1, ν), this many iterations
+    bptt: bool = False  # rVAE-BPTT: keep the gradient through u_{t-1}
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        if not self.sigma_u > 0:
+            raise ValueError(f"sigma_u must be > 0, got {self.sigma_u}")
+
+
+def mlp(n_in: int, n_units: int, n_out: int, n_layers: int = 2) -> nn.Sequential:
+    """``n_layers`` hidden layers of ``n_units`` with ELU, then a linear output (0: linear)."""
+    layers: list[nn.Module] = []
+    for i in range(n_layers):
+        layers += [nn.Linear(n_in if i == 0 else n_units, n_units), nn.ELU()]
+    layers.append(nn.Linear(n_units if n_layers else n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+def obs_distribution(likelihood: str, eta: torch.Tensor, sigma: torch.Tensor | float = 1.0):
+    """p(y | x) from the decoder output η: Pois(exp η), Mult(Σy; softmax η), N(η, σ²), Bern(σ(η)).
+
+    The multinomial scores the *shape* of a population response given its total count (its
+    log-probability uses the total of the scored y). For PPC counts with a random per-step gain
+    (spec §2.5) it drops exactly the part of the Poisson likelihood that carries only the gain:
+    on the ring Σ_i f_i(s) is constant, so the total count says nothing about position.
+    """
+    if likelihood == "poisson":
+        return Poisson(rate=torch.exp(eta.clamp(max=20.0)), validate_args=False)
+    if likelihood == "multinomial":
+        return Multinomial(logits=eta, validate_args=False)
+    if likelihood == "gaussian":
+        return Normal(eta, sigma, validate_args=False)
+    return Bernoulli(logits=eta, validate_args=False)
+
+
+def _log_sigma(mode: str, value: float, n: int) -> nn.Parameter | torch.Tensor:
+    """A learnable log σ (one, or one per dim), or a fixed one (a buffer)."""
+    init = torch.full((n if mode in ("diag", "cond") else 1,), math.log(value))
+    return nn.Parameter(init) if mode != "fixed" else init
+
+
+def n_tril(n: int) -> int:
+    """Entries of an n x n lower-triangular matrix."""
+    return n * (n + 1) // 2
+
+
+def scale_tril(raw: torch.Tensor, n: int, log_scale: float | torch.Tensor = 0.0) -> torch.Tensor:
+    """A Cholesky factor (…, n, n) from n(n+1)/2 raw numbers (…, n(n+1)/2).
+
+    L = e^s (strict lower part of raw) + diag(exp(raw_ii + s)), s = ``log_scale``; the log of
+    the diagonal is clamped to [log 1e-2, 5] so the covariance stays well conditioned.
+    """
+    i, j = torch.tril_indices(n, n, device=raw.device)
+    L = raw.new_zeros(*raw.shape[:-1], n, n)
+    L[..., i, j] = raw
+    d = torch.diagonal(L, dim1=-2, dim2=-1)
+    diag = torch.diag_embed((d + log_scale).clamp(LOG_SIGMA_MIN, 5.0).exp())
+    return (L - torch.diag_embed(d)) * math.exp(float(log_scale)) + diag
+
+
+class StepOutput(NamedTuple):
+    u: torch.Tensor  # (…, B, n_latent) u_t handed to the next step (ν_t, or a sample)
+    loss: torch.Tensor  # (…, B) negative ELBO of (u_{t-1}, y_t) per sequence = kl + nll_u + nll_y
+    nu: torch.Tensor  # (…, B, n_latent) posterior mean
+    logvar: torch.Tensor  # (…, B, n_latent) posterior log-variance (diagonal Υ)
+    kl: torch.Tensor  # (…, B) KL(q(x_t | ·) ‖ prior)
+    nll_u: torch.Tensor  # (…, B) -log p̂(u_{t-1} | x_t), one sample (0 for the TVAE)
+    nll_y: torch.Tensor  # (…, B) -log p̂(y_t | x_t), one sample
+
+
+class RVAE(nn.Module):
+    """The rVAE (``bptt=False``) or rVAE-BPTT (``bptt=True``); time-major inputs (T, B, n)."""
+
+    def __init__(self, config: RVAEConfig | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.config = c = config or RVAEConfig()
+        self._build_common()
+        # μ_u(x), and under "cond" the Cholesky factor of Σ_u(x)
+        n_cov = n_tril(c.n_latent) if c.learn_sigma == "cond" else 0
+        self.gen_u = mlp(c.n_latent, c.n_units, c.n_latent + n_cov, c.n_layers)
+        log_su = _log_sigma("fixed" if c.learn_sigma == "cond" else c.learn_sigma, c.sigma_u,
+                            c.n_latent)  # under "cond": the scale of Σ_u(x) at initialisation
+        if isinstance(log_su, nn.Parameter):
+            self.log_sigma_u = log_su
+        else:
+            self.register_buffer("log_sigma_u", log_su)
+        self._init_linear(generator)
+
+    def _init_linear(self, generator: torch.Generator | None) -> None:
+        """Re-draw every Linear layer with ``generator`` (torch's default scheme); None: keep
+        the draw from the global RNG."""
+        if generator is None:
+            return
+        for mod in self.modules():
+            if isinstance(mod, nn.Linear):
+                nn.init.kaiming_uniform_(mod.weight, a=math.sqrt(5), generator=generator)
+                bound = 1 / math.sqrt(mod.in_features)
+                nn.init.uniform_(mod.bias, -bound, bound, generator=generator)
+
+    def _build_common(self) -> None:
+        """Recognition model (late fusion) and the y-decoder, shared with the TVAE."""
+        c = self.config
+        self.rec_y = mlp(c.n_obs, c.n_units, c.n_units, c.n_layers)  # y-encoder trunk
+        self.rec_head = mlp(c.n_units + c.n_latent, c.n_units, 2 * c.n_latent, n_layers=1)
+        self.gen_y = mlp(c.n_latent, c.n_units, c.n_obs, c.n_layers)  # η_y(x)
+        log_sy = _log_sigma(c.learn_sigma, c.sigma_y, c.n_obs)
+        if c.likelihood == "gaussian" and isinstance(log_sy, nn.Parameter):
+            self.log_sigma_y = log_sy
+        else:
+            self.register_buffer("log_sigma_y", log_sy)
+
+    @property
+    def name(self) -> str:
+        return "rVAE-BPTT" if self.config.bptt else "rVAE"
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        """u_0 = 0."""
+        return torch.zeros(batch, self.config.n_latent, device=self.gen_y[0].weight.device)
+
+    def _features(self, y: torch.Tensor) -> torch.Tensor:
+        # Counts enter through log(1 + y): a fixed, invertible squashing of the input scale.
+        return torch.log1p(y) if self.config.likelihood in ("poisson", "multinomial") else y
+
+    def encode(self, y_t: torch.Tensor, u_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ν, log Υ) of q(x_t | u_{t-1}, y_t), late fusion: the y-trunk never sees u."""
+        return self._head(self.rec_y(self._features(y_t)), u_prev)
+
+    def _head(self, h: torch.Tensor, u_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fusion layer: (ν, log Υ) from the y-code h_t and u_{t-1}."""
+        nu, logvar = self.rec_head(torch.cat([h, u_prev], dim=-1)).chunk(2, dim=-1)
+        return nu, logvar.clamp(-12.0, 6.0)
+
+    def sigma_u(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        """σ_u of p̂(u_{t-1} | x_t), shape (1,) or (n_latent,); learned ones floored at 1e-2.
+
+        Under ``learn_sigma="cond"`` the marginal standard deviations sqrt(diag Σ_u(x)), shape
+        (…, n_latent), at the latents ``x`` (required).
+        """
+        if self.config.learn_sigma != "cond":
+            return self.log_sigma_u.clamp(min=LOG_SIGMA_MIN).exp()
+        if x is None:
+            raise ValueError("learn_sigma='cond': σ_u depends on x; pass x")
+        L = self._u_dist(x).scale_tril
+        return (L**2).sum(-1).sqrt()
+
+    def _u_dist(self, x: torch.Tensor) -> Normal | MultivariateNormal:
+        """p̂(u_{t-1} | x_t)."""
+        out = self.gen_u(x)
+        n = self.config.n_latent
+        if self.config.learn_sigma != "cond":
+            return Normal(out, self.sigma_u(), validate_args=False)
+        L = scale_tril(out[..., n:], n, self.log_sigma_u[0])
+        return MultivariateNormal(out[..., :n], scale_tril=L, validate_args=False)
+
+    def sigma_y(self) -> torch.Tensor:
+        """σ_y of a Gaussian p̂(y_t | x_t), shape (1,) or (n_obs,) (unused otherwise)."""
+        return self.log_sigma_y.clamp(min=LOG_SIGMA_MIN).exp()
+
+    def _nll_y(self, y_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p̂(y_t | x_t) per sequence."""
+        dist = obs_distribution(self.config.likelihood, self.gen_y(x), self.sigma_y())
+        log_p = dist.log_prob(y_t)
+        return -(log_p.sum(-1) if log_p.dim() == y_t.dim() else log_p)  # multinomial: summed
+
+    def _terms(self, y_t: torch.Tensor, u_prev: torch.Tensor, x: torch.Tensor, nu: torch.Tensor,
+               std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(KL, -log p̂(u | x), -log p̂(y | x)) per sequence, for one posterior sample x."""
+        log_pu = self._u_dist(x).log_prob(u_prev)
+        nll_u = -(log_pu.sum(-1) if log_pu.dim() == u_prev.dim() else log_pu)
+        kl = kl_divergence(Normal(nu, std), Normal(torch.zeros_like(nu), 1.0)).sum(-1)
+        return kl, nll_u, self._nll_y(y_t, x)
+
+    def _noise(self, shape: tuple[int, ...], like: torch.Tensor,
+               generator: torch.Generator | None) -> torch.Tensor:
+        eps = torch.randn(shape, generator=generator, dtype=like.dtype)
+        return eps.to(like.device)
+
+    def score(self, y_t: torch.Tensor, u_prev: torch.Tensor, eps: torch.Tensor) -> StepOutput:
+        """Score one step (or T steps at once: y_t (T, B, n), u_prev (T, B, L)) with given
+        noise eps ~ N(0, I) for the reparameterised sample; u_prev is used as given."""
+        nu, logvar = self.encode(y_t, u_prev)
+        if not torch.isfinite(nu).all():
+            raise FloatingPointError("posterior mean ν is not finite")
+        std = torch.exp(0.5 * logvar)
+        x = nu + std * eps  # reparameterised sample of q(x_t | u_{t-1}, y_t)
+        kl, nll_u, nll_y = self._terms(y_t, u_prev, x, nu, std)
+        u = nu if self.config.u_mode == "mean" else x
+        return StepOutput(u, kl + nll_u + nll_y, nu, logvar, kl, nll_u, nll_y)
+
+    def step(self, y_t: torch.Tensor, u_prev: torch.Tensor,
+             generator: torch.Generator | None = None) -> StepOutput:
+        """One time step: encode, sample x_t (reparameterised), score the joint (u_{t-1}, y_t).
+
+        loss = -E_q[log p̂(u_{t-1} | x) + log p̂(y_t | x)] + KL(q(x_t | ·) ‖ N(0, I)), one sample.
+        """
+        if not self.config.bptt:
+            u_prev = u_prev.detach()  # the temporally local rule: u_{t-1} is data
+        return self.score(y_t, u_prev, self._noise(u_prev.shape, u_prev, generator))
+
+    @torch.no_grad()
+    def start_state(self, y_1: torch.Tensor) -> torch.Tensor:
+        """u_0 for filtering from scratch: the fixed point of u = ν(y_1, u) (``warm_start`` steps).
+
+        The rEFH starts from u_0 = 0, which adds nothing to its hidden input: no information
+        (spec §5.5). In a VAE latent space 0 is a definite state (the prior mean, some position),
+        and u_0 = 0 makes the first steps pull towards it. Iterating the encoder on y_1 alone
+        gives the state consistent with y_1 as its own past: about the static estimate, from
+        y_1 only (causal). ``warm_start=0`` keeps u_0 = 0.
+        """
+        u = self.initial_state(y_1.shape[0])
+        for _ in range(self.config.warm_start):
+            u, _ = self.encode(y_1, u)
+        return u
+
+    @torch.no_grad()
+    def filter(self, y: torch.Tensor, u0: torch.Tensor | None = None) -> torch.Tensor:
+        """Posterior means ν_t over y (T, B, n_obs) with u_{t-1} = ν_{t-1}: (T, B, n_latent).
+
+        ``u0=None`` starts from :meth:`start_state` of y_1.
+        """
+        self._check_y(y)
+        u = self.start_state(y[0]) if u0 is None else u0
+        h = self.rec_y(self._features(y))  # the y-trunk does not depend on u: all steps at once
+        out = []
+        for t in range(y.shape[0]):
+            u, _ = self._head(h[t], u)
+            out.append(u)
+        return torch.stack(out)
+
+    @torch.no_grad()
+    def reconstruct(self, u: torch.Tensor) -> torch.Tensor:
+        """E[y_t | x_t = ν_t]: the decoder's mean observation (rates, for the CoM readout).
+
+        Multinomial: the response shape softmax(η), i.e. E[y_t | x_t, Σy_t = 1] (the CoM is
+        scale-free).
+        """
+        eta = self.gen_y(u)
+        c = self.config
+        if c.likelihood == "poisson":
+            return torch.exp(eta.clamp(max=20.0))
+        if c.likelihood == "multinomial":
+            return torch.softmax(eta, dim=-1)
+        return eta if c.likelihood == "gaussian" else torch.sigmoid(eta)
+
+    def _check_y(self, y: torch.Tensor) -> None:
+        n = self.config.n_obs
+        if not torch.is_tensor(y) or y.dim() != 3 or y.shape[-1] != n:
+            got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
+            raise ValueError(f"y must have shape (T, B, {n}), got {got}")
+
+    def window(self, y: torch.Tensor, u0: torch.Tensor,
+               generator: torch.Generator | None = None) -> tuple[StepOutput, torch.Tensor]:
+        """Score a window y (T, B, n) from u0: per-step outputs stacked to (T, B, …), last u.
+
+        The noise of all T steps is drawn at once, so both rules see the same samples. With
+        ``bptt=False`` the u's are first computed without a graph (they are data to the loss)
+        and all T steps are then scored in one batched pass: the same values and gradients as
+        the step-by-step loop with u detached, much faster. With ``bptt=True`` the loop keeps
+        the graph through every u_{t-1}.
+        """
+        self._check_y(y)
+        if u0.shape != (y.shape[1], self.config.n_latent):
+            raise ValueError(f"u0 must have shape ({y.shape[1]}, {self.config.n_latent}), "
+                             f"got {tuple(u0.shape)}")
+        eps = self._noise((y.shape[0], *u0.shape), u0, generator)
+        if self.config.bptt:
+            outs, u = [], u0
+            for t in range(y.shape[0]):
+                out = self.score(y[t], u, eps[t])
+                outs.append(out)
+                u = out.u
+            return StepOutput(*(torch.stack(f) for f in zip(*outs, strict=True))), u
+        with torch.no_grad():
+            u, us = u0.detach(), []
+            h = self.rec_y(self._features(y))
+            for t in range(y.shape[0]):
+                us.append(u)
+                nu, logvar = self._head(h[t], u)
+                u = nu if self.config.u_mode == "mean" else nu + torch.exp(0.5 * logvar) * eps[t]
+        return self.score(y, torch.stack(us), eps), u
+
+    def sequence_loss(self, y: torch.Tensor, u0: torch.Tensor,
+                      generator: torch.Generator | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed negative ELBO over a window y (T, B, n), mean over B; and the last u.
+
+        With ``bptt=False`` the graph is cut at every u_{t-1}, so ``backward`` gives exactly the
+        sum of per-step local gradients; with ``bptt=True`` it is backprop through time.
+        """
+        out, u = self.window(y, u0, generator)
+        return out.loss.sum(0).mean(), u
