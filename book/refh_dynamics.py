@@ -524,9 +524,12 @@ if paper_runs:
 # buys the RTRBM, without BPTT.
 #
 # > Provenance: the Kalman and rEFH rows were produced from a clean checkout of the commit
-# > shown. The TRBM/RTRBM runs (about 15 and 21 CPU minutes each) ran from a working tree
-# > marked `-dirty`: its only uncommitted changes were the then-unfinished recurrent-VAE code
-# > (`tlr/models/rvae.py`, `tlr.train.train_windows`), which those models do not use.
+# > shown. The TRBM/RTRBM runs (14 to 30 CPU minutes each, on a shared CPU) ran from working
+# > trees whose only uncommitted changes were the then-unfinished recurrent-VAE code
+# > (`tlr/models/rvae.py`, `tlr.train.train_windows`), which those models do not use. Seed 0's
+# > file was re-scored later from its final checkpoints with the current readout code
+# > (`details[...]["resumed_at_epoch"] == [255]`: no training in that session; `train_s` is the
+# > original run's).
 #
 # ## How many hidden units?
 #
