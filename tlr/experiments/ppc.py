@@ -1,9 +1,9 @@
 """The LTI + PPC experiment (Table 1 of the poster): presets, model registry, and the runner.
 
-Each model is a *runner*: ``runner(preset, seed) -> Estimate`` trains on fresh data drawn from
-the training stream of ``seed`` (if it trains at all) and returns its position estimates on
-the shared test set. :func:`run` scores every estimate with the torus-wrapped MSE (spec §5.6).
-Later chapters add runners ("rEFH", "TRBM", ...) to :data:`MODELS`.
+Each model is a *runner*: ``runner(preset, seed, test, opts) -> Estimate`` trains on fresh
+data drawn from its own training streams of ``seed`` (if it trains at all) and returns its
+position estimates on the shared test set. :func:`run` scores every estimate with the
+torus-wrapped MSE (spec §5.6). New models join by adding a runner to :data:`MODELS`.
 """
 
 from __future__ import annotations
