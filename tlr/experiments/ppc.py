@@ -21,11 +21,13 @@ from tlr.evaluation.readout import com_readout, fit_circular_readout
 from tlr.filters.baselines import fit_kf, kf_true, order0, run_kf
 from tlr.models.refh import REFH, REFHConfig
 from tlr.models.rtrbm import RTRBM
+from tlr.models.rvae import RVAE, RVAEConfig
 from tlr.models.trbm import TRBM, TRBMConfig
+from tlr.models.tvae import TVAE, TVAEConfig
 from tlr.rng import make_generator, torch_threads
-from tlr.train import OptimConfig, train_online, train_sequences
+from tlr.train import OptimConfig, train_online, train_sequences, train_windows
 
-__all__ = ["HarmoniumRun", "PPCPreset", "PRESETS", "Estimate", "RunOptions", "MODELS",
+__all__ = ["HarmoniumRun", "VAERun", "PPCPreset", "PRESETS", "Estimate", "RunOptions", "MODELS",
            "test_data", "train_data", "run"]
 
 
@@ -56,6 +58,25 @@ TRBM_PAPER = HarmoniumRun(
 
 
 @dataclass(frozen=True)
+class VAERun:
+    """How the recurrent VAEs (rVAE, TVAE, rVAE-BPTT) are built and trained on PPC (spec §7).
+
+    The poster gives no sizes (spec §7.2); these come from a search on a 200-trajectory
+    validation set (issue 4, work in progress): 2 latents (a position on the ring), learned
+    conditional Σ_u, windows of 10 steps per Adam update on 40 fresh trajectories per epoch.
+    """
+
+    n_latent: int = 2
+    n_units: int = 128
+    n_epochs: int = 120
+    n_traj: int = 40
+    T: int = 1000
+    window: int = 10  # steps per update; u is detached between windows (and inside, if local)
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig("adam", lr=1e-3, decay=1.025))
+
+
+@dataclass(frozen=True)
 class PPCPreset:
     """Sizes and settings of one run of the PPC experiment (defaults: spec §2.6, §4.4)."""
 
@@ -70,6 +91,8 @@ class PPCPreset:
     ppc: PPCConfig = field(default_factory=PPCConfig)
     refh: HarmoniumRun = REFH_PAPER
     trbm: HarmoniumRun = TRBM_PAPER  # shared by TRBM and RTRBM
+    vae: VAERun = field(default_factory=lambda: VAERun(
+        n_epochs=240, optim=OptimConfig("adam", lr=1e-3, decay=1.02)))  # rVAE, TVAE, rVAE-BPTT
 
 
 PRESETS: dict[str, PPCPreset] = {
@@ -79,6 +102,7 @@ PRESETS: dict[str, PPCPreset] = {
         refh=HarmoniumRun(n_epochs=20, optim=OptimConfig("adam", lr=1e-3, decay=1.1)),
         trbm=HarmoniumRun(n_cd_steps=5, n_epochs=20, n_traj=100, T=100, seqs_per_update=5,
                           optim=OptimConfig("adam", lr=1e-3, decay=1.1)),
+        vae=VAERun(),
     ),
     # Paper scale: the spec's settings; EM run to a tight tolerance.
     "paper": PPCPreset(name="paper", em_max_iter=2000, em_tol=1e-7),
@@ -137,7 +161,7 @@ def _run_em(order: int) -> Runner:
 
 
 def _harmonium_estimate(model, preset: PPCPreset, seed: int, test: PPCData, hist,
-                        train_s: float) -> Estimate:
+                        train_s: float) -> Estimate:  # any model with filter/reconstruct
     """Primary readout (CoM of the reconstruction) plus the fitted linear (cos, sin) readout
     check (spec §5.5), reported as ``mse_linear_readout``."""
     fit_set = simulate(preset.n_train, preset.T_train, seed=seed, lti=preset.lti, ppc=preset.ppc,
@@ -206,6 +230,31 @@ def _run_sequence_model(cls: type[TRBM]) -> Runner:
     return runner
 
 
+def _run_vae(name: str) -> Runner:
+    def runner(preset: PPCPreset, seed: int, test: PPCData, opts: RunOptions) -> Estimate:
+        r = preset.vae
+        kw = dict(n_obs=preset.ppc.n_neurons, n_latent=r.n_latent, n_units=r.n_units,
+                  bptt=name.endswith("-BPTT"))
+        init = make_generator(seed, f"ppc/{name}/init")
+        model = (TVAE(TVAEConfig(**kw), generator=init) if name.startswith("TVAE")
+                 else RVAE(RVAEConfig(**kw), generator=init))
+        g = make_generator(seed, f"ppc/{name}")
+
+        def data(epoch: int) -> torch.Tensor:
+            return simulate(r.n_traj, r.T, seed=seed, lti=preset.lti, ppc=preset.ppc,
+                            stream=f"ppc/{name}/epoch{epoch}").y
+
+        t0 = time.perf_counter()
+        hist = train_windows(model, data, r.n_epochs, r.optim, g, window=r.window,
+                             evaluate=_evaluator(preset, seed), eval_every=max(1, r.n_epochs // 10),
+                             checkpoint=_checkpoint(opts, preset, seed, name),
+                             progress=opts.progress)
+        return _harmonium_estimate(model, preset, seed, test, hist, time.perf_counter() - t0)
+
+    runner.__doc__ = f"{name}: recurrent VAE trained on windows of parallel trajectories (§7)."
+    return runner
+
+
 MODELS: dict[str, Runner] = {
     "ORDER 0": run_order0,
     "KF-1": _run_em(1),
@@ -214,6 +263,9 @@ MODELS: dict[str, Runner] = {
     "rEFH": run_refh,
     "TRBM": _run_sequence_model(TRBM),
     "RTRBM": _run_sequence_model(RTRBM),
+    "rVAE": _run_vae("rVAE"),
+    "TVAE": _run_vae("TVAE"),
+    "rVAE-BPTT": _run_vae("rVAE-BPTT"),
 }
 
 

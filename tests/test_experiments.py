@@ -1,0 +1,31 @@
+"""Every model registered for the PPC experiment runs end to end on a tiny preset."""
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from tlr.experiments.ppc import MODELS, PRESETS, HarmoniumRun, VAERun, run
+from tlr.train import OptimConfig
+
+TINY = replace(
+    PRESETS["quick"], name="tiny", n_test=2, T_test=60, n_train=2, T_train=60, em_max_iter=3,
+    refh=HarmoniumRun(n_hidden=8, n_epochs=1, n_traj=2, T=30,
+                      optim=OptimConfig("adam", lr=1e-3)),
+    trbm=HarmoniumRun(n_hidden=8, n_cd_steps=1, n_epochs=1, n_traj=4, T=20, seqs_per_update=2,
+                      optim=OptimConfig("makin-hyperbolic")),
+    vae=VAERun(n_epochs=1, n_traj=2, T=30, window=5),
+)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_runs_and_scores(name):
+    out = run([name], TINY, seed=0, progress=False)[name]
+    assert math.isfinite(out["mse"]) and out["mse"] >= 0
+    assert out["train_s"] >= 0
+
+
+def test_same_seed_same_numbers_for_trained_models():
+    names = ["rEFH", "RTRBM", "rVAE"]
+    a, b = run(names, TINY, seed=3), run(names, TINY, seed=3)
+    assert all(a[m]["mse"] == b[m]["mse"] for m in names)
