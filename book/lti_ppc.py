@@ -55,11 +55,13 @@ from IPython.display import Markdown, display
 
 from tlr.data import simulate, tuning_curves
 from tlr.evaluation import center_of_mass, torus_mse, wrap_error
+from tlr.evaluation.order import lag_steps
 from tlr.experiments.ppc import PRESETS, run, test_data
 from tlr.filters import (
     fit_kf,
     fit_lds_em,
     kalman_filter,
+    kf_states,
     kf_true,
     order0,
     run_kf,
@@ -332,10 +334,11 @@ print(src[src.index("    # Mean pass."):src.index("    e = torch.stack(innov)")]
 # > raised this filter's MSE from 1.48e-4 to 3.4e-4.
 #
 # KF-true runs this filter with the true $A$ and $\Sigma_x$, $R_t$ from the total count, and a
-# flat prior on the first position:
+# flat prior on the first position (`kf_states` with no fitted parameters; `kf_true` returns
+# its position component):
 
 # %%
-print(inspect.getsource(kf_true))
+print(inspect.getsource(kf_states))
 
 # %% [markdown]
 # ## Learning the dynamics: KF-1 and KF-2
@@ -471,11 +474,8 @@ plot_estimates(data.position[t0:t1, 0], {k: v[t0:t1, 0] for k, v in est.items()}
 # $\hat s_t - s_t \approx -\tau v_t$; a least-squares fit of $\tau$, in steps:
 
 # %%
-v = data.z[..., 1]
-lag = {}
-for name, s_hat in est.items():
-    e = wrap_error(s_hat - data.position, ppc.period)
-    lag[name] = -((e * v).sum() / (v * v).sum()).item() / lti.dt  # tau in steps
+lag = {name: lag_steps(s_hat, data.position, data.z[..., 1], ppc.period, lti.dt)
+       for name, s_hat in est.items()}  # tau in steps
 print("lag tau (steps): " + ", ".join(f"{k} {t:+.2f}" for k, t in lag.items()))
 assert lag["KF-1"] > 0.3 and all(abs(lag[k]) < 0.1 for k in ("ORDER 0", "KF-2", "KF-true"))
 

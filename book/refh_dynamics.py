@@ -62,7 +62,7 @@ from IPython.display import Markdown, display
 
 from tlr.data import simulate
 from tlr.evaluation import torus_mse, wrap_error
-from tlr.evaluation.order import gap_slope, kf_states, velocity_r2, withhold
+from tlr.evaluation.order import gap_slope, kf_states, lag_steps, velocity_r2, withhold
 from tlr.evaluation.readout import com_readout, fit_circular_readout, fit_linear_readout
 from tlr.experiments.ppc import PRESETS, REFH_PAPER, run, test_data, train_data
 from tlr.filters import fit_kf, kf_true, order0, run_kf
@@ -289,10 +289,8 @@ estimates = {
     "rEFH": s_refh,
 }
 v = test.z[..., 1]
-lag = {}
-for name, s_hat in estimates.items():
-    e = wrap_error(s_hat - test.position, ppc.period)
-    lag[name] = -((e * v).sum() / (v * v).sum()).item() / lti.dt  # tau in steps
+lag = {name: lag_steps(s_hat, test.position, v, ppc.period, lti.dt)
+       for name, s_hat in estimates.items()}  # tau in steps
 print("lag tau (steps): " + ", ".join(f"{k} {t:+.2f}" for k, t in lag.items()))
 speed = v.pow(2).mean().sqrt().item() * lti.dt  # rms distance moved per step (rad)
 print(f"rms speed {speed:.4f} rad/step: the rEFH's lag costs about {lag['rEFH'] * speed:.4f} rad, "
@@ -620,8 +618,7 @@ circular = fit_circular_readout(u_fit, fit_set.position, ppc)
 s_circ = circular(u_test)
 mse_circ = torus_mse(s_circ, test.position, ppc.period)
 assert math.isclose(mse_circ, results["rEFH"]["info"]["mse_linear_readout"], rel_tol=1e-9)
-e = wrap_error(s_circ - test.position, ppc.period)
-lag_circ = -((e * v).sum() / (v * v).sum()).item() / lti.dt
+lag_circ = lag_steps(s_circ, test.position, v, ppc.period, lti.dt)
 print(f"rEFH, quick: CoM {mse['rEFH'] * 1e4:.2f}e-4, circular linear {mse_circ * 1e4:.2f}e-4 "
       f"(lag {lag_circ:+.2f} steps; CoM {lag['rEFH']:+.2f})")
 assert mse_circ < mse["KF-1"] and lag_circ < lag["rEFH"]

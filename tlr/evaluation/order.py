@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import torch
 
-from tlr.data.lds_ppc import LTIConfig, PPCConfig
+from tlr.evaluation.ppc import wrap_error
 from tlr.evaluation.readout import fit_linear_readout
-from tlr.filters.baselines import _fitted_obs, centred_observations, kf_true_params
-from tlr.filters.kalman import LDSParams, kalman_filter
+from tlr.filters.baselines import kf_states  # re-exported: the states the probes read
 
-__all__ = ["r_squared", "velocity_r2", "kf_states", "withhold", "gap_slope"]
+__all__ = ["r_squared", "velocity_r2", "kf_states", "lag_steps", "withhold", "gap_slope"]
 
 
 def r_squared(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -32,16 +31,16 @@ def velocity_r2(states_fit: torch.Tensor, v_fit: torch.Tensor, states_test: torc
     return r_squared(readout(states_test), v_test)
 
 
-def kf_states(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig,
-              params: LDSParams | None = None) -> torch.Tensor:
-    """Filtered states (T, B, n) of an LDS filter on counts y; ``params=None`` → KF-true."""
-    s_hat, obs_var = centred_observations(y, lti, ppc)
-    if params is None:
-        res = kalman_filter(kf_true_params(lti), s_hat[..., None],
-                            R_t=obs_var[..., None, None], wrap_period=ppc.period)
-    else:
-        res = kalman_filter(params, *_fitted_obs(params, y, lti, ppc), wrap_period=ppc.period)
-    return res.means
+def lag_steps(s_hat: torch.Tensor, position: torch.Tensor, velocity: torch.Tensor,
+              period: float, dt: float) -> float:
+    """How many steps an estimate trails the truth: the least-squares τ in ŝ_t - s_t ≈ -τ v_t dt.
+
+    A filter that reacts late to motion has an error proportional to the velocity; τ ≈ 0 for
+    an unbiased second-order filter, clearly positive for a first-order one.
+    """
+    e = wrap_error(s_hat - position, period).to(torch.float64)
+    v = velocity.to(torch.float64)
+    return -float((e * v).sum() / (v * v).sum()) / dt
 
 
 def withhold(y: torch.Tensor, start: int, length: int) -> torch.Tensor:
@@ -67,10 +66,7 @@ def gap_slope(s_hat: torch.Tensor, position: torch.Tensor, start: int, length: i
     holds its last position (first order) scores ≈ 0; one that dead-reckons with a velocity
     estimate (second order) scores near KF-true.
     """
-    def wrap(e):
-        return torch.remainder(e + period / 2, period) - period / 2
-
     end = start + length - 1
-    d_hat = wrap(s_hat[end] - s_hat[start - 1]).to(torch.float64)
-    d_true = wrap(position[end] - position[start - 1]).to(torch.float64)
+    d_hat = wrap_error(s_hat[end] - s_hat[start - 1], period).to(torch.float64)
+    d_true = wrap_error(position[end] - position[start - 1], period).to(torch.float64)
     return float((d_hat * d_true).sum() / (d_true**2).sum())

@@ -3,6 +3,7 @@
 from tlr.filters.baselines import (
     centred_observations,
     fit_kf,
+    kf_states,
     kf_true,
     kf_true_params,
     order0,
@@ -22,6 +23,7 @@ __all__ = [
     "fit_lds_em",
     "init_lds",
     "kalman_filter",
+    "kf_states",
     "kf_true",
     "kf_true_params",
     "order0",

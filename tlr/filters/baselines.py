@@ -24,7 +24,8 @@ from tlr.evaluation.ppc import center_of_mass
 from tlr.filters.em import EMResult, fit_lds_em, unwrap_continuous
 from tlr.filters.kalman import LDSParams, kalman_filter
 
-__all__ = ["order0", "centred_observations", "kf_true_params", "kf_true", "fit_kf", "run_kf"]
+__all__ = ["order0", "centred_observations", "kf_true_params", "kf_states", "kf_true", "fit_kf",
+           "run_kf"]
 
 _F64 = dict(dtype=torch.float64)
 
@@ -58,15 +59,26 @@ def centred_observations(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig):
     return s_hat, com.obs_var
 
 
-def kf_true(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig) -> torch.Tensor:
-    """KF-true: filter ŝ_t with the true dynamics and R_t = σ_tc²/Σ_i y_t^i (spec §4.3).
+def kf_states(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig,
+              params: LDSParams | None = None) -> torch.Tensor:
+    """Filtered states z_{t|t} (T, B, n) on counts y (T, B, N); ``params=None`` → KF-true.
 
-    The innovation is wrapped onto the ring; the state is not (spec §4.2). Returns C z_{t|t}.
+    KF-true uses the true dynamics and R_t = σ_tc²/Σ_i y_t^i (spec §4.3); a fitted LDS uses
+    its constant R, except that a step without spikes carries no position information and
+    skips the update (R_t = inf). The innovation is wrapped onto the ring; the state is not.
     """
     s_hat, obs_var = centred_observations(y, lti, ppc)
-    res = kalman_filter(kf_true_params(lti), s_hat[..., None], R_t=obs_var[..., None, None],
-                        wrap_period=ppc.period)
-    return res.means[..., 0]
+    if params is None:
+        params, R_t = kf_true_params(lti), obs_var[..., None, None]
+    else:
+        R = params.R.to(torch.float64).expand(*s_hat.shape, 1, 1)
+        R_t = torch.where(torch.isfinite(obs_var)[..., None, None], R, torch.inf)
+    return kalman_filter(params, s_hat[..., None], R_t=R_t, wrap_period=ppc.period).means
+
+
+def kf_true(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig) -> torch.Tensor:
+    """KF-true: position estimates C z_{t|t} (T, B) of the true-parameter filter (spec §4.3)."""
+    return kf_states(y, lti, ppc)[..., 0]
 
 
 def fit_kf(
@@ -88,16 +100,6 @@ def fit_kf(
     return fit_lds_em(s_hat[..., None], order, n_iter=n_iter, tol=tol, generator=generator)
 
 
-def _fitted_obs(params: LDSParams, y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig):
-    """Observations for a fitted (constant-R) filter; a step without spikes carries no
-    position information, so its update is skipped (R_t = inf)."""
-    s_hat, obs_var = centred_observations(y, lti, ppc)
-    R = params.R.to(torch.float64).expand(*s_hat.shape, 1, 1)
-    R_t = torch.where(torch.isfinite(obs_var)[..., None, None], R, torch.inf)
-    return s_hat[..., None], R_t
-
-
 def run_kf(params: LDSParams, y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig) -> torch.Tensor:
     """Run a fitted LDS as a filter on test counts (T, B, N); returns C z_{t|t}, (T, B)."""
-    res = kalman_filter(params, *_fitted_obs(params, y, lti, ppc), wrap_period=ppc.period)
-    return (res.means @ params.C.T.to(torch.float64))[..., 0]
+    return (kf_states(y, lti, ppc, params) @ params.C.T.to(torch.float64))[..., 0]
