@@ -12,7 +12,13 @@ import torch
 from tlr.data.lds_ppc import LTIConfig, PPCConfig, simulate
 from tlr.evaluation.ppc import center_of_mass, wrap_error
 from tlr.experiments import ppc as exp
-from tlr.filters.baselines import centred_observations, kf_true, kf_true_params, order0
+from tlr.filters.baselines import (
+    centred_observations,
+    kf_true,
+    kf_true_params,
+    order0,
+    run_kf,
+)
 
 MODELS = ["ORDER 0", "KF-1", "KF-2", "KF-true"]
 LTI, PPC = LTIConfig(), PPCConfig()
@@ -109,3 +115,11 @@ def test_kf_true_beats_order0_on_small_data(small):
     e_kf = wrap_error(kf_true(small.y, LTI, PPC) - small.position, PPC.period)
     e_o0 = wrap_error(order0(small.y, PPC) - small.position, PPC.period)
     assert (e_kf**2).mean() < 0.3 * (e_o0**2).mean()
+
+
+def test_gain_aware_true_params_is_kf_true(small):
+    """A fitted LDS equal to the true one, run gain-aware, is exactly KF-true."""
+    est = run_kf(kf_true_params(LTI), small.y, LTI, PPC, gain_aware=True)
+    torch.testing.assert_close(est, kf_true(small.y, LTI, PPC))
+    # ... and not gain-aware, the constant R (1 here) gives a different filter
+    assert (run_kf(kf_true_params(LTI), small.y, LTI, PPC) - est).abs().max() > 1e-3

@@ -60,16 +60,20 @@ def centred_observations(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig):
 
 
 def kf_states(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig,
-              params: LDSParams | None = None) -> torch.Tensor:
+              params: LDSParams | None = None, gain_aware: bool = False) -> torch.Tensor:
     """Filtered states z_{t|t} (T, B, n) on counts y (T, B, N); ``params=None`` → KF-true.
 
     KF-true uses the true dynamics and R_t = σ_tc²/Σ_i y_t^i (spec §4.3); a fitted LDS uses
     its constant R, except that a step without spikes carries no position information and
-    skips the update (R_t = inf). The innovation is wrapped onto the ring; the state is not.
+    skips the update (R_t = inf). ``gain_aware=True`` gives a fitted LDS KF-true's R_t instead
+    of its R (an analysis reference: what a filter of that order gains from knowing each
+    step's reliability). The innovation is wrapped onto the ring; the state is not.
     """
     s_hat, obs_var = centred_observations(y, lti, ppc)
     if params is None:
         params, R_t = kf_true_params(lti), obs_var[..., None, None]
+    elif gain_aware:
+        R_t = obs_var[..., None, None]
     else:
         R = params.R.to(torch.float64).expand(*s_hat.shape, 1, 1)
         R_t = torch.where(torch.isfinite(obs_var)[..., None, None], R, torch.inf)
@@ -100,6 +104,11 @@ def fit_kf(
     return fit_lds_em(s_hat[..., None], order, n_iter=n_iter, tol=tol, generator=generator)
 
 
-def run_kf(params: LDSParams, y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig) -> torch.Tensor:
-    """Run a fitted LDS as a filter on test counts (T, B, N); returns C z_{t|t}, (T, B)."""
-    return (kf_states(y, lti, ppc, params) @ params.C.T.to(torch.float64))[..., 0]
+def run_kf(params: LDSParams, y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig,
+           gain_aware: bool = False) -> torch.Tensor:
+    """Run a fitted LDS as a filter on test counts (T, B, N); returns C z_{t|t}, (T, B).
+
+    ``gain_aware``: use R_t = σ_tc²/Σ_i y_t^i in place of the fitted R (see :func:`kf_states`).
+    """
+    z = kf_states(y, lti, ppc, params, gain_aware=gain_aware)
+    return (z @ params.C.T.to(torch.float64))[..., 0]
