@@ -1,13 +1,19 @@
-"""Command line: ``python -m tlr run EXPERIMENT --preset P --models "A,B" --seed S --json PATH``.
+"""Command line: ``python -m tlr run EXPERIMENT ...`` and ``python -m tlr bench NAME ...``.
 
-Prints a table (model, MSE, train seconds) and writes the results contract::
+``python -m tlr run EXPERIMENT --preset P --models "A,B" --seed S --json PATH`` trains and
+scores models, prints a table (model, MSE, train seconds) and writes the results contract::
 
     {"experiment": ..., "preset": ..., "seed": ...,
      "results": {"<model>": {"mse": <float>, "train_s": <float>}, ...},
      "details": {"<model>": {...model-specific extras...}},
      "provenance": {"git": ..., "torch": ..., "device": ..., "started": ...}}
 
-Unknown experiments, presets or models exit with code 2 and list the valid names.
+``python -m tlr bench bptt --json PATH [--T 10,30,100,300,1000] [--repeats N] [--threads 1]``
+times one training update and measures its peak memory, temporally local rules vs BPTT, and
+writes ``{"T": [...], "pairs": {...}, "details": {...}, "provenance": {...}}`` (see
+:mod:`tlr.bench`).
+
+Unknown experiments, presets, models or benchmarks exit with code 2 and list the valid names.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from tlr.bench import BENCHMARKS, format_bptt_table
 from tlr.experiments import EXPERIMENTS
 from tlr.provenance import provenance
 
@@ -100,12 +107,67 @@ def build_parser() -> argparse.ArgumentParser:
                           "Python loops, where more threads only add overhead)")
     run.add_argument("--checkpoint-dir", default=None,
                      help="save training checkpoints here and resume from them")
+    bench = sub.add_parser("bench", help="benchmark training updates (local rules vs BPTT)")
+    bench.add_argument("which", help=f"one of: {', '.join(BENCHMARKS)}")
+    bench.add_argument("--json", type=Path, default=None, help="write the results JSON here")
+    bench.add_argument("--T", default="10,30,100,300,1000",
+                       help="comma-separated sequence lengths (default: 10,30,100,300,1000)")
+    bench.add_argument("--repeats", type=int, default=3,
+                       help="timed updates per point; the median is reported (default 3)")
+    bench.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    bench.add_argument("--batch", type=int, default=40,
+                       help="sequences per update (default 40, the paper preset's trajectories)")
+    bench.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                       help="cpu (default), cuda, or auto (cuda if available)")
     return parser
+
+
+def _parse_T(raw: str) -> list[int]:
+    try:
+        Ts = [int(x) for x in raw.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--T expects comma-separated ints, got {raw!r}") from None
+    if not Ts or min(Ts) < 1:
+        raise ValueError(f"--T expects positive ints, got {raw!r}")
+    return Ts
+
+
+def _main_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.which not in BENCHMARKS:
+        parser.error(f"unknown benchmark {args.which!r}; valid: {', '.join(BENCHMARKS)}")
+    try:
+        Ts = _parse_T(args.T)
+    except ValueError as e:
+        parser.error(str(e))
+    for name in ("repeats", "threads", "batch"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    device = args.device
+    if device != "cpu":
+        import torch
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif not torch.cuda.is_available():
+            parser.error("--device cuda: CUDA is not available")
+    out = BENCHMARKS[args.which](T=Ts, batch=args.batch, repeats=args.repeats,
+                                 threads=args.threads, device=device,
+                                 progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"bench {args.which} / device {device} / batch {args.batch} / threads {args.threads}"
+          f" / {out['provenance']['wall_s']:.0f} s")
+    print(format_bptt_table(out))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return _main_bench(parser, args)
     if args.experiment not in EXPERIMENTS:
         parser.error(f"unknown experiment {args.experiment!r}; valid: {', '.join(EXPERIMENTS)}")
     exp = EXPERIMENTS[args.experiment]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tlr.models.efh import EFH, UNIT_TYPES
+from tlr.models.efh import EFH, UNIT_TYPES, bernoulli, unit_sample
 
 __all__ = ["check_config", "RecurrentHarmonium"]
 
@@ -68,3 +68,34 @@ class RecurrentHarmonium(nn.Module):
     def reconstruct(self, u: torch.Tensor) -> torch.Tensor:
         """E[y_t | x̄_t]: the mean observation implied by the hidden means (spec §5.5)."""
         return self.efh.visible_mean(u, 1)
+
+    @torch.no_grad()
+    def predict_next(self, u_prev: torch.Tensor, n_gibbs: int = 25,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """One-step prediction of y_t from u_{t-1} "with clamped Gibbs sampling" (spec §9.6).
+
+        Makin's ``testEFHNextFrameError.m``: start the frame from noise, y ~ U(0, 1) (Bernoulli
+        visibles; other types start from the mean at a random hidden state), sample
+        x ~ p(x | u, y), run ``n_gibbs`` Gibbs steps with u_{t-1} clamped (y ~ p(y | x), then
+        x ~ p(x | u, y)), and read out by mean field: ȳ = E[y | x̄], z̄ = E[x | u, ȳ],
+        prediction E[y | z̄]. u_prev: (B, n_hidden); returns (B, n_obs).
+        """
+        if u_prev.dim() != 2 or u_prev.shape[-1] != self.config.n_hidden:
+            raise ValueError(f"u_prev must have shape (B, {self.config.n_hidden}), "
+                             f"got {tuple(u_prev.shape)}")
+        if isinstance(n_gibbs, bool) or not isinstance(n_gibbs, int) or n_gibbs < 0:
+            raise ValueError(f"n_gibbs must be an int >= 0, got {n_gibbs!r}")
+        efh, B = self.efh, u_prev.shape[0]
+        if self.config.obs_type == "bernoulli":
+            y = torch.rand(B, self.config.n_obs, generator=generator, dtype=u_prev.dtype)
+        else:
+            half = torch.full((B, self.config.n_hidden), 0.5, dtype=u_prev.dtype)
+            y = self.reconstruct(bernoulli(half, generator))
+        x = bernoulli(efh.hidden_mean([u_prev, y]), generator)
+        for _ in range(n_gibbs):
+            y = unit_sample(self.config.obs_type, efh.visible_eta(x, 1), generator)
+            x = bernoulli(efh.hidden_mean([u_prev, y]), generator)
+        x_mean = efh.hidden_mean([u_prev, y])  # the final x, "returned as means"
+        y_bar = self.reconstruct(x_mean)
+        z_bar = efh.hidden_mean([u_prev, y_bar])
+        return self.reconstruct(z_bar)

@@ -335,6 +335,53 @@ class RVAE(nn.Module):
             return torch.softmax(eta, dim=-1)
         return eta if c.likelihood == "gaussian" else torch.sigmoid(eta)
 
+    def _sample_y(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """y ~ p̂(y | x) with an explicit generator (torch.distributions' sample() takes none)."""
+        c, eta = self.config, self.gen_y(x)
+        if c.likelihood == "bernoulli":
+            return (torch.rand(eta.shape, generator=generator, dtype=eta.dtype) <
+                    torch.sigmoid(eta)).to(eta.dtype)
+        if c.likelihood == "poisson":
+            return torch.poisson(torch.exp(eta.clamp(max=20.0)), generator=generator)
+        if c.likelihood == "gaussian":
+            return eta + self.sigma_y() * torch.randn(eta.shape, generator=generator,
+                                                      dtype=eta.dtype)
+        raise ValueError("predict_next needs a likelihood that can be sampled alone: "
+                         f"'bernoulli', 'poisson' or 'gaussian', got {c.likelihood!r}")
+
+    @torch.no_grad()
+    def predict_next(self, u_prev: torch.Tensor, n_gibbs: int = 25,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """One-step prediction of y_t from u_{t-1}: the VAE analogue of clamped Gibbs (§9.6).
+
+        The rVAE has no closed-form p̂(x_t | u_{t-1}) (it would be ∝ p̂(u | x) p̂(x)), but it has
+        both conditionals of p̂(x_t, y_t | u_{t-1}): p̂(y | x) (decoder) and, approximately,
+        q(x | u, y) (encoder). Alternating them with u clamped is Gibbs sampling on that joint,
+        exactly as the harmonium's clamped chain: start y from noise (U(0, 1) for Bernoulli
+        pixels, else a decoder sample at x ~ N(0, I)), then ``n_gibbs`` times x ~ q(x | u, y),
+        y ~ p̂(y | x); mean-field readout as in Makin's code: x̄ = ν(u, y), ȳ = E[y | x̄],
+        ν̄ = ν(u, ȳ), prediction E[y | ν̄]. u_prev: (B, n_latent); returns (B, n_obs).
+        """
+        n = self.config.n_latent
+        if u_prev.dim() != 2 or u_prev.shape[-1] != n:
+            raise ValueError(f"u_prev must have shape (B, {n}), got {tuple(u_prev.shape)}")
+        if isinstance(n_gibbs, bool) or not isinstance(n_gibbs, int) or n_gibbs < 0:
+            raise ValueError(f"n_gibbs must be an int >= 0, got {n_gibbs!r}")
+        B = u_prev.shape[0]
+        if self.config.likelihood == "bernoulli":
+            y = torch.rand(B, self.config.n_obs, generator=generator, dtype=u_prev.dtype)
+        else:
+            y = self._sample_y(torch.randn(B, n, generator=generator, dtype=u_prev.dtype),
+                               generator)
+        for _ in range(n_gibbs):
+            nu, logvar = self.encode(y, u_prev)
+            x = nu + torch.exp(0.5 * logvar) * torch.randn(nu.shape, generator=generator,
+                                                           dtype=nu.dtype)
+            y = self._sample_y(x, generator)
+        x_mean, _ = self.encode(y, u_prev)  # the final x, as a mean
+        nu_bar, _ = self.encode(self.reconstruct(x_mean), u_prev)
+        return self.reconstruct(nu_bar)
+
     def _check_y(self, y: torch.Tensor) -> None:
         n = self.config.n_obs
         if not torch.is_tensor(y) or y.dim() != 3 or y.shape[-1] != n:

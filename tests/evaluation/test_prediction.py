@@ -1,0 +1,71 @@
+"""One-step prediction with clamped Gibbs sampling (spec §9.6) for harmoniums and VAEs."""
+
+import pytest
+import torch
+
+from tlr.evaluation.prediction import one_step_mse, one_step_predictions, order0_predictions
+from tlr.models.refh import REFH, REFHConfig
+from tlr.models.rvae import RVAE, RVAEConfig
+from tlr.models.trbm import TRBM, TRBMConfig
+
+
+def _switch_refh() -> REFH:
+    """u_0 on -> hidden 0 on -> pixels 0, 1 on; u_1 on -> hidden 1 -> pixels 2, 3."""
+    m = REFH(REFHConfig(n_obs=4, n_hidden=2, obs_type="bernoulli"))
+    with torch.no_grad():
+        m.efh.W[0].copy_(25 * torch.eye(2))  # u_j alone switches hidden j on (25 - 20) ...
+        m.efh.W[1].copy_(torch.tensor([[6.0, 0], [6, 0], [0, 6], [0, 6]]))
+        m.efh.b_hid.fill_(-20.0)  # ... the pixels alone cannot (2 x 6 - 20): one mode per u
+        m.efh.b_vis[1].fill_(-3.0)  # pixel means σ(±3)
+    return m
+
+
+def test_clamped_gibbs_follows_the_clamped_state():
+    m = _switch_refh()
+    u = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).repeat(50, 1)
+    pred = m.predict_next(u, generator=torch.Generator().manual_seed(0))
+    assert pred.shape == (100, 4)
+    on = torch.tensor([[1, 1, 0, 0], [0, 0, 1, 1]], dtype=torch.bool).repeat(50, 1)
+    assert (pred[on] > 0.9).all() and (pred[~on] < 0.1).all()
+
+
+def test_predict_next_seeded_and_validated():
+    m = _switch_refh()
+    u = torch.rand(5, 2, generator=torch.Generator().manual_seed(1))
+    a = m.predict_next(u, 3, torch.Generator().manual_seed(2))
+    b = m.predict_next(u, 3, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="u_prev"):
+        m.predict_next(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="n_gibbs"):
+        m.predict_next(u, -1)
+
+
+def test_trbm_and_rvae_predict_shapes():
+    g = torch.Generator().manual_seed(0)
+    y = (torch.rand(6, 3, 9, generator=g) < 0.3).float()
+    trbm = TRBM(TRBMConfig(n_obs=9, n_hidden=5, obs_type="bernoulli"), generator=g)
+    vae = RVAE(RVAEConfig(n_obs=9, likelihood="bernoulli", n_units=8), generator=g)
+    for m in (trbm, vae):
+        p = one_step_predictions(m, y, n_gibbs=2, generator=g, chunk=4)
+        assert p.shape == (5, 3, 9) and ((p >= 0) & (p <= 1)).all()
+    with pytest.raises(ValueError, match="u_prev"):
+        vae.predict_next(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="likelihood"):
+        RVAE(RVAEConfig(n_obs=9, likelihood="multinomial")).predict_next(torch.zeros(2, 2), 1)
+
+
+def test_poisson_rvae_predicts_rates():
+    vae = RVAE(RVAEConfig(n_obs=15), generator=torch.Generator().manual_seed(0))
+    p = vae.predict_next(torch.zeros(4, 2), 2, torch.Generator().manual_seed(0))
+    assert p.shape == (4, 15) and (p > 0).all()
+
+
+def test_one_step_mse_and_order0():
+    y = torch.arange(24, dtype=torch.float32).reshape(3, 2, 4)
+    assert one_step_mse(order0_predictions(y), y) == pytest.approx(64.0)  # steps of 8
+    assert one_step_mse(y[1:], y) == 0.0
+    with pytest.raises(ValueError, match="frames 2..T"):
+        one_step_mse(y, y)
+    with pytest.raises(ValueError, match="T >= 2"):
+        order0_predictions(y[:1])

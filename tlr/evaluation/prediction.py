@@ -1,0 +1,54 @@
+"""One-step prediction of the next frame from the filtered state (spec §9.6-9.7).
+
+Protocol (Makin's ``testEFHNextFrameError.m``): filter the test sequence with the *true*
+frames, giving u_t for every t; for t = 2..T predict y_t from u_{t-1} alone with the model's
+``predict_next`` (clamped Gibbs sampling for the harmoniums, its encoder/decoder analogue for
+the VAEs); the score is the MSE per pixel over frames 2..T and sequences. ORDER 0 copies
+y_{t-1}. Layout: time-major (T, B, n_obs), like the models.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["one_step_predictions", "one_step_mse", "order0_predictions"]
+
+
+def _check_y(y: torch.Tensor) -> None:
+    if not torch.is_tensor(y) or y.dim() != 3 or y.shape[0] < 2:
+        got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
+        raise ValueError(f"y must be a (T, B, n_obs) tensor with T >= 2, got {got}")
+
+
+@torch.no_grad()
+def one_step_predictions(model, y: torch.Tensor, n_gibbs: int = 25,
+                         generator: torch.Generator | None = None,
+                         chunk: int = 4096) -> torch.Tensor:
+    """Predictions of y_2..y_T, shape (T - 1, B, n_obs), each from the filtered u_{t-1}.
+
+    ``model`` needs ``filter(y) -> (T, B, n_state)`` and ``predict_next(u, n_gibbs,
+    generator)``. All (t, sequence) pairs are independent given the filtered states, so they
+    are predicted in batches of ``chunk`` rows.
+    """
+    _check_y(y)
+    u = model.filter(y)[:-1]  # u_1..u_{T-1}
+    T1, B = u.shape[:2]
+    flat = u.reshape(T1 * B, -1)
+    out = [model.predict_next(flat[i:i + chunk], n_gibbs=n_gibbs, generator=generator)
+           for i in range(0, flat.shape[0], chunk)]
+    return torch.cat(out).reshape(T1, B, -1)
+
+
+def order0_predictions(y: torch.Tensor) -> torch.Tensor:
+    """ORDER 0: y_{t-1} as the prediction of y_t, t = 2..T (spec §9.7)."""
+    _check_y(y)
+    return y[:-1]
+
+
+def one_step_mse(predictions: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean squared error per pixel of predictions (T - 1, B, n) against y_2..y_T (§9.6)."""
+    _check_y(y)
+    if predictions.shape != y[1:].shape:
+        raise ValueError(f"predictions must have shape {tuple(y[1:].shape)} (frames 2..T), "
+                         f"got {tuple(predictions.shape)}")
+    return (predictions.double() - y[1:].double()).pow(2).mean().item()
