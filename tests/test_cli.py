@@ -152,3 +152,17 @@ def test_nested_set_override(tmp_path):
     assert out["overrides"]["ppc.gain_max"] == "12.8"
     # A higher gain means more spikes and a better static readout.
     assert out["results"]["ORDER 0"]["mse"] < base["results"]["ORDER 0"]["mse"]
+
+
+def test_diverged_model_is_reported_and_others_kept(tmp_path, monkeypatch, capsys):
+    def diverges(preset, seed, test, opts):
+        raise FloatingPointError("training diverged at epoch 3, step 7: loss is nan")
+
+    monkeypatch.setitem(exp.MODELS, "boom", diverges)
+    path = tmp_path / "r.json"
+    code = main(["run", "ppc", "--models", "boom,ORDER 0", *SMALL, "--json", str(path)])
+    assert code == 1
+    out = json.loads(path.read_text())
+    assert list(out["results"]) == ["ORDER 0"]
+    assert out["failed"] == {"boom": "training diverged at epoch 3, step 7: loss is nan"}
+    assert "boom: FAILED (training diverged at epoch 3, step 7" in capsys.readouterr().out

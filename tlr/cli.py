@@ -14,6 +14,8 @@ writes ``{"T": [...], "pairs": {...}, "details": {...}, "provenance": {...}}`` (
 :mod:`tlr.bench`).
 
 Unknown experiments, presets, models or benchmarks exit with code 2 and list the valid names.
+A model whose training diverges is listed under ``"failed"`` (with the error naming the epoch
+and step), the other models still run, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -192,8 +194,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
-    results = exp.run(models=models, preset=preset, seed=args.seed,
-                      checkpoint_dir=args.checkpoint_dir)
+    # One model at a time, so that a model whose training diverges (FloatingPointError naming
+    # the epoch and step) is reported under "failed" without losing the others' results.
+    results, failed = {}, {}
+    for m in models:
+        try:
+            results.update(exp.run(models=[m], preset=preset, seed=args.seed,
+                                   checkpoint_dir=args.checkpoint_dir))
+        except FloatingPointError as e:
+            failed[m] = str(e)
+            print(f"{m}: {e}", file=sys.stderr)
     out = {
         "experiment": args.experiment,
         "preset": args.preset,
@@ -203,13 +213,17 @@ def main(argv: list[str] | None = None) -> int:
         "overrides": dict(s.partition("=")[::2] for s in args.set),
         "provenance": {**provenance("cpu", started), "wall_s": time.perf_counter() - t0},
     }
+    if failed:
+        out["failed"] = failed
     print(f"{args.experiment} / preset {args.preset} / seed {args.seed}")
     print(format_table(results))
+    for m, e in failed.items():
+        print(f"{m}: FAILED ({e})")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n")
         print(f"wrote {args.json}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -211,19 +211,31 @@ def train_online(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs
 def train_sequences(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
                     optim: OptimConfig, generator: torch.Generator, seqs_per_update: int = 1,
                     evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 5,
-                    checkpoint: str | Path | None = None,
-                    progress: bool | None = None) -> History:
-    """Sequence training (TRBM/RTRBM, spec §6.4): ``data(epoch)`` is (T, N_seq, n_obs).
+                    checkpoint: str | Path | None = None, progress: bool | None = None,
+                    n_pretrain: int = 0, pretrain_cd_steps: int = 5) -> History:
+    """Sequence training (TRBM/RTRBM, spec §6.4; every harmonium on bouncing balls, §9.5):
+    ``data(epoch)`` is (T, N_seq, n_obs).
 
-    One update per ``seqs_per_update`` sequences (Makin: 1), in the order given.
+    One update per ``seqs_per_update`` sequences (Makin: 1), in the order given. The rEFH
+    uses its ``update_sequence`` (the joint rule on whole sequences), the TRBM/RTRBM their
+    ``update``. The first ``n_pretrain`` updates of the run are static pretraining
+    (``static_update``, CD-``pretrain_cd_steps`` with u = 0; Makin's ``Npretrain``).
     """
+    update = getattr(model, "update_sequence", None) or model.update
+    done = [0]  # updates so far, across epochs (a resumed run restarts the count: pretraining
+    # happens in the first epoch, which a resume never repeats)
 
     def step_epoch(opt, y, epoch):
         n = math.ceil(y.shape[1] / seqs_per_update)
         for i in range(n):
+            batch = y[:, i * seqs_per_update:(i + 1) * seqs_per_update]
             with _diverged(epoch, i + 1):
-                model.update(y[:, i * seqs_per_update:(i + 1) * seqs_per_update], generator)
+                if epoch == 1 and done[0] < n_pretrain:
+                    model.static_update(batch, pretrain_cd_steps, generator)
+                else:
+                    update(batch, generator)
                 opt.step()
+            done[0] += 1
             _check_finite(model, epoch, i + 1)
         return n
 
@@ -235,30 +247,37 @@ def train_windows(model: nn.Module, data: Callable[[int], torch.Tensor], n_epoch
                   optim: OptimConfig, generator: torch.Generator, window: int = 1,
                   evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 5,
                   checkpoint: str | Path | None = None,
-                  progress: bool | None = None) -> History:
+                  progress: bool | None = None, batch: int | None = None) -> History:
     """Gradient training of a recurrent VAE on parallel trajectories ``data(epoch)`` (T, B, n).
 
     The trajectories are walked forward in windows of ``window`` steps; each window's summed
     loss (``model.sequence_loss``) gets one optimiser step, and the last u is carried into the
     next window, detached. ``window=1`` is the fully online rule. A model whose config has
-    ``bptt=True`` backpropagates through u inside each window (truncated BPTT).
+    ``bptt=True`` backpropagates through u inside each window (truncated BPTT). ``batch``:
+    walk the B trajectories in groups of this many, one after the other (None: all at once).
     """
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise ValueError(f"window must be a positive int, got {window!r}")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int)
+                              or batch < 1):
+        raise ValueError(f"batch must be a positive int or None, got {batch!r}")
 
-    def step_epoch(opt, y, epoch):
-        u = model.initial_state(y.shape[1])
+    def step_epoch(opt, y_all, epoch):
         n = 0
-        for start in range(0, y.shape[0], window):
-            with _diverged(epoch, n + 1):
-                loss, u = model.sequence_loss(y[start:start + window], u, generator)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss is {loss.item()}")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            u = u.detach()
-            n += 1
+        size = y_all.shape[1] if batch is None else batch
+        for first in range(0, y_all.shape[1], size):
+            y = y_all[:, first:first + size]
+            u = model.initial_state(y.shape[1])
+            for start in range(0, y.shape[0], window):
+                with _diverged(epoch, n + 1):
+                    loss, u = model.sequence_loss(y[start:start + window], u, generator)
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"loss is {loss.item()}")
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                u = u.detach()
+                n += 1
         _check_finite(model, epoch, n)
         return n
 

@@ -69,3 +69,22 @@ def test_one_step_mse_and_order0():
         one_step_mse(y, y)
     with pytest.raises(ValueError, match="T >= 2"):
         order0_predictions(y[:1])
+
+
+def test_rollout_is_predict_then_filter():
+    """rollout = filter the context, then predict_next and a one-step filter, repeatedly."""
+    from tlr.evaluation.prediction import rollout
+
+    m = _switch_refh()
+    ctx = torch.tensor([[[1.0, 1, 0, 0]]]).repeat(2, 3, 1)  # (T0=2, B=3, 4)
+    frames = rollout(m, ctx, 4, n_gibbs=5, generator=torch.Generator().manual_seed(0))
+    assert frames.shape == (4, 3, 4)
+    assert (frames < 0.1).all()  # pixels alone cannot switch a hidden unit on: all dark
+    g = torch.Generator().manual_seed(0)
+    u = m.filter(ctx)[-1]
+    for t in range(4):
+        y = m.predict_next(u, 5, g)
+        torch.testing.assert_close(frames[t], y)
+        u = m.step(y, u)
+    with pytest.raises(ValueError, match="n_steps"):
+        rollout(m, ctx, 0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["one_step_predictions", "one_step_mse", "order0_predictions"]
+__all__ = ["one_step_predictions", "one_step_mse", "order0_predictions", "rollout"]
 
 
 def _check_y(y: torch.Tensor) -> None:
@@ -52,3 +52,29 @@ def one_step_mse(predictions: torch.Tensor, y: torch.Tensor) -> float:
         raise ValueError(f"predictions must have shape {tuple(y[1:].shape)} (frames 2..T), "
                          f"got {tuple(predictions.shape)}")
     return (predictions.double() - y[1:].double()).pow(2).mean().item()
+
+
+@torch.no_grad()
+def rollout(model, y_context: torch.Tensor, n_steps: int, n_gibbs: int = 25,
+            generator: torch.Generator | None = None, sample: bool = False) -> torch.Tensor:
+    """Generate ``n_steps`` frames after a context: the model run forward on its own output.
+
+    Filter the true frames ``y_context`` (T0, B, n_obs), then repeat: predict the next frame
+    from u (``predict_next``: clamped Gibbs, mean-field readout), take it (or, with
+    ``sample=True``, a Bernoulli sample of it) as the observation, and filter one step on it.
+    Returns the generated frames (n_steps, B, n_obs).
+    """
+    if not torch.is_tensor(y_context) or y_context.dim() != 3 or y_context.shape[0] < 1:
+        got = tuple(y_context.shape) if torch.is_tensor(y_context) else type(y_context).__name__
+        raise ValueError(f"y_context must be a (T0, B, n_obs) tensor, got {got}")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+    u = model.filter(y_context)[-1]
+    frames = []
+    for _ in range(n_steps):
+        y = model.predict_next(u, n_gibbs=n_gibbs, generator=generator)
+        if sample:
+            y = (torch.rand(y.shape, generator=generator, dtype=y.dtype) < y).to(y.dtype)
+        frames.append(y)
+        u = model.filter(y[None], u0=u)[-1]
+    return torch.stack(frames)

@@ -1,7 +1,7 @@
 """Experiments: presets, model registries and runners behind ``python -m tlr run``."""
 
-from tlr.experiments import ppc
+from tlr.experiments import balls, ppc
 
-EXPERIMENTS = {"ppc": ppc}
+EXPERIMENTS = {"ppc": ppc, "balls": balls}
 
-__all__ = ["EXPERIMENTS", "ppc"]
+__all__ = ["EXPERIMENTS", "balls", "ppc"]

@@ -62,8 +62,9 @@ class VAERun:
     """How the recurrent VAEs (rVAE, TVAE, rVAE-BPTT) are built and trained on PPC (spec §7).
 
     The poster gives no sizes (spec §7.2); these come from a search on a 200-trajectory
-    validation set (issue 4, work in progress): 2 latents (a position on the ring), learned
-    conditional Σ_u, windows of 10 steps per Adam update on 40 fresh trajectories per epoch.
+    validation set (the rVAE chapter lists what was tried): 2 latents (a position on the ring),
+    learned conditional Σ_u, windows of 10 steps per Adam update on 40 fresh trajectories per
+    epoch.
     """
 
     n_latent: int = 2

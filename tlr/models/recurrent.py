@@ -70,6 +70,18 @@ class RecurrentHarmonium(nn.Module):
         return self.efh.visible_mean(u, 1)
 
     @torch.no_grad()
+    def static_update(self, y: torch.Tensor, n_cd_steps: int,
+                      generator: torch.Generator | None = None) -> None:
+        """Static pretraining (spec §9.5, ``Npretrain``): CD-k of a non-recurrent harmonium on
+        the frames of y (T, B, n_obs), u clamped at 0 (so W_u and b_u get no gradient)."""
+        self._check_y(y)
+        frames = y.reshape(-1, y.shape[-1])
+        u0 = self.initial_state(frames.shape[0])
+        stats = self.efh.contrastive_divergence([u0, frames], n_cd_steps, generator,
+                                                clamped=(0,))
+        self.efh.set_gradients(self.efh.cd_gradients(stats))
+
+    @torch.no_grad()
     def predict_next(self, u_prev: torch.Tensor, n_gibbs: int = 25,
                      generator: torch.Generator | None = None) -> torch.Tensor:
         """One-step prediction of y_t from u_{t-1} "with clamped Gibbs sampling" (spec §9.6).

@@ -63,3 +63,21 @@ class REFH(RecurrentHarmonium):
         stats = self.efh.contrastive_divergence([u_prev, y_t], self.config.n_cd_steps, generator)
         self.efh.set_gradients(self.efh.cd_gradients(stats))
         return stats.x_mean_pos if self.config.recurrent == "mean" else stats.x_pos
+
+    @torch.no_grad()
+    def update_sequence(self, y: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+        """One update on whole sequences y (T, B, n_obs): the bouncing-balls protocol (§9.5).
+
+        Makin's batches there are whole 100-frame trajectories: u_{t-1} is recomputed by a
+        mean-field pass with the current weights (§5.3), then one CD-k update on all T·B
+        pairs [u_{t-1}, y_t] with *both* groups reconstructed (the rEFH's joint rule; the
+        TRBM's :meth:`~tlr.models.trbm.TRBM.update` differs only in clamping u_{t-1}).
+        """
+        self._check_y(y)
+        T, B, n = y.shape
+        u = self.filter(y)
+        u_prev = torch.cat([self.initial_state(B)[None], u[:-1]])
+        stats = self.efh.contrastive_divergence([u_prev.reshape(T * B, -1), y.reshape(T * B, n)],
+                                                self.config.n_cd_steps, generator)
+        self.efh.set_gradients(self.efh.cd_gradients(stats))
+        return {"u": u}

@@ -1,0 +1,54 @@
+"""The bouncing-balls experiment end to end on a tiny preset (spec §9.5-9.7)."""
+
+import dataclasses
+import math
+
+import pytest
+
+from tlr.experiments import balls as B
+
+TINY = dataclasses.replace(
+    B.PRESETS["quick"], name="tiny", T=12, n_test=3, n_val=2, n_gibbs=2, eval_every=1,
+    harmonium=dataclasses.replace(B.PRESETS["quick"].harmonium, n_hidden=16, n_cd_steps=2,
+                                  n_epochs=2, n_seq=3, n_pretrain=2),
+    vae=dataclasses.replace(B.PRESETS["quick"].vae, n_latent=4, n_units=16, n_epochs=2,
+                            n_seq=4, batch=2, window=4),
+)
+
+
+@pytest.fixture(scope="module")
+def results():
+    return B.run(None, TINY, seed=0, progress=False)
+
+
+def test_every_model_runs(results):
+    assert list(results) == list(B.MODELS)
+    for name, r in results.items():
+        assert math.isfinite(r["mse"]) and 0 < r["mse"] < 1, name
+    for name in ("rEFH", "TRBM", "RTRBM", "rVAE", "TVAE", "rVAE-BPTT"):
+        info = results[name]["info"]
+        assert info["epochs"] == [1, 2] and len(info["curve"]) == 2 and info["n_gibbs"] == 2
+    assert results["rEFH"]["info"]["updates"] == 2 * 3
+    assert results["rVAE"]["info"]["updates"] == 2 * 2 * 3  # 2 batches x 3 windows per epoch
+
+
+def test_order0_is_the_generator_baseline(results):
+    from tlr.data.balls import order0_mse
+
+    test = B.test_data(TINY, 0)
+    assert results["ORDER 0"]["mse"] == pytest.approx(order0_mse(test.transpose(0, 1)))
+
+
+def test_same_seed_same_numbers(results):
+    again = B.run(["rEFH", "rVAE"], TINY, seed=0, progress=False)
+    for name in again:
+        assert again[name]["mse"] == results[name]["mse"]
+
+
+def test_bad_names():
+    with pytest.raises(ValueError, match="unknown model"):
+        B.run(["nope"], TINY)
+    with pytest.raises(ValueError, match="unknown preset"):
+        B.run(["ORDER 0"], "huge")
+    with pytest.raises(ValueError, match="unknown model"):
+        B.build_model("nope", TINY)
