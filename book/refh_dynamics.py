@@ -67,6 +67,7 @@ from tlr.evaluation.readout import com_readout, fit_circular_readout, fit_linear
 from tlr.experiments.ppc import PRESETS, REFH_PAPER, run, test_data, train_data
 from tlr.filters import fit_kf, kf_true, order0, run_kf
 from tlr.models.refh import REFH, REFHConfig
+from tlr.provenance import find_results
 from tlr.rng import make_generator
 from tlr.train import load_checkpoint
 from tlr.viz import plot_mse_curves, plot_withheld
@@ -194,15 +195,7 @@ val_mse = {
 }
 
 
-def find_results(sub: str = "results/ppc") -> Path | None:
-    """The saved results folder of the repository (None outside a clone, e.g. on Colab)."""
-    for d in [Path.cwd(), *Path.cwd().parents]:
-        if (d / sub).is_dir():
-            return d / sub
-    return None
-
-
-RESULTS = find_results()
+RESULTS = find_results("results/ppc")  # None outside a clone (e.g. on Colab)
 paper_runs = ([json.loads(p.read_text()) for p in sorted(RESULTS.glob("paper_seed*.json"))]
               if RESULTS else [])
 curves = {"rEFH, quick (Adam), seed 0": (hist.epochs, hist.metric)}

@@ -59,3 +59,13 @@ def test_make_generator_streams():
     assert not torch.equal(a, c) and not torch.equal(a, d)
     assert make_generator(3, "s").initial_seed() == derive_seed(3, "s")
     assert make_generator(3).initial_seed() == derive_seed(3, "default")
+
+
+def test_find_results(tmp_path):
+    from tlr.provenance import find_results
+
+    (tmp_path / "results" / "ppc").mkdir(parents=True)
+    deep = tmp_path / "book" / "sub"
+    deep.mkdir(parents=True)
+    assert find_results("results/ppc", start=deep) == tmp_path / "results" / "ppc"
+    assert find_results("results/nope", start=deep) is None

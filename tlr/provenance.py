@@ -12,7 +12,7 @@ import torch
 
 import tlr
 
-__all__ = ["git_revision", "device_name", "provenance"]
+__all__ = ["git_revision", "device_name", "provenance", "find_results"]
 
 
 def git_revision(path: str | Path | None = None) -> str:
@@ -48,3 +48,14 @@ def provenance(device: str | torch.device = "cpu", started: _dt.datetime | None 
         "tlr": tlr.__version__,
         "command": " ".join(sys.argv),
     }
+
+
+def find_results(sub: str, start: str | Path | None = None) -> Path | None:
+    """The saved-results folder ``sub`` (e.g. ``"results/ppc"``) of the repository that holds
+    ``start`` (default: the working directory) or one of its parents; None outside a clone
+    (e.g. on Colab). The chapters use it to load the saved paper-scale runs."""
+    here = Path.cwd() if start is None else Path(start)
+    for d in [here, *here.parents]:
+        if (d / sub).is_dir():
+            return d / sub
+    return None

@@ -51,14 +51,41 @@ def test_trbm_and_rvae_predict_shapes():
         assert p.shape == (5, 3, 9) and ((p >= 0) & (p <= 1)).all()
     with pytest.raises(ValueError, match="u_prev"):
         vae.predict_next(torch.zeros(2, 3))
-    with pytest.raises(ValueError, match="likelihood"):
-        RVAE(RVAEConfig(n_obs=9, likelihood="multinomial")).predict_next(torch.zeros(2, 2), 1)
+    with pytest.raises(ValueError, match="method"):
+        vae.predict_next(torch.zeros(2, 2), 1, method="nope")
+    p_gibbs = vae.predict_next(torch.zeros(2, 2), 3, g, method="gibbs")
+    assert p_gibbs.shape == (2, 9) and ((p_gibbs >= 0) & (p_gibbs <= 1)).all()
+
+
+def test_rvae_map_latent_is_the_mode():
+    """predict_latent finds the mode of p(x | u) ∝ p(u | x) p(x): for a linear-Gaussian u-decoder
+    μ_u(x) = a x + b with fixed σ_u, the mode is a(u - b) / (a² + σ_u²) per dimension."""
+    vae = RVAE(RVAEConfig(n_obs=9, learn_sigma="fixed", sigma_u=0.5),
+               generator=torch.Generator().manual_seed(0))
+    vae.gen_u = torch.nn.Linear(2, 2)  # a linear u-decoder: the mode is known in closed form
+    with torch.no_grad():
+        vae.gen_u.weight.copy_(torch.diag(torch.tensor([2.0, -1.0])))
+        vae.gen_u.bias.copy_(torch.tensor([0.3, 0.1]))
+    u = torch.tensor([[1.0, -0.5], [0.0, 2.0]])
+    a, b = torch.tensor([2.0, -1.0]), torch.tensor([0.3, 0.1])
+    want = a * (u - b) / (a**2 + 0.25)
+    torch.testing.assert_close(vae.predict_latent(u, n_steps=500), want, atol=2e-3, rtol=0)
 
 
 def test_poisson_rvae_predicts_rates():
     vae = RVAE(RVAEConfig(n_obs=15), generator=torch.Generator().manual_seed(0))
-    p = vae.predict_next(torch.zeros(4, 2), 2, torch.Generator().manual_seed(0))
-    assert p.shape == (4, 15) and (p > 0).all()
+    for method in ("map", "gibbs"):
+        p = vae.predict_next(torch.zeros(4, 2), 2, torch.Generator().manual_seed(0), method=method)
+        assert p.shape == (4, 15) and (p > 0).all()
+
+
+def test_tvae_predicts_from_its_prior_mean():
+    from tlr.models.tvae import TVAE, TVAEConfig
+
+    vae = TVAE(TVAEConfig(n_obs=9, likelihood="bernoulli"),
+               generator=torch.Generator().manual_seed(0))
+    u = torch.randn(3, 2, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(vae.predict_next(u), vae.reconstruct(vae.prior_dist(u).mean))
 
 
 def test_one_step_mse_and_order0():

@@ -335,49 +335,62 @@ class RVAE(nn.Module):
             return torch.softmax(eta, dim=-1)
         return eta if c.likelihood == "gaussian" else torch.sigmoid(eta)
 
-    def _sample_y(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """y ~ p̂(y | x) with an explicit generator (torch.distributions' sample() takes none)."""
-        c, eta = self.config, self.gen_y(x)
-        if c.likelihood == "bernoulli":
-            return (torch.rand(eta.shape, generator=generator, dtype=eta.dtype) <
-                    torch.sigmoid(eta)).to(eta.dtype)
-        if c.likelihood == "poisson":
-            return torch.poisson(torch.exp(eta.clamp(max=20.0)), generator=generator)
-        if c.likelihood == "gaussian":
-            return eta + self.sigma_y() * torch.randn(eta.shape, generator=generator,
-                                                      dtype=eta.dtype)
-        raise ValueError("predict_next needs a likelihood that can be sampled alone: "
-                         f"'bernoulli', 'poisson' or 'gaussian', got {c.likelihood!r}")
+    def predict_latent(self, u_prev: torch.Tensor, n_steps: int = 100,
+                       lr: float = 0.05) -> torch.Tensor:
+        """The mode of the generative model's p̂(x_t | u_{t-1}) ∝ p̂(u_{t-1} | x_t) p̂(x_t).
+
+        The rVAE has this distribution only implicitly (its decoders map x to u, not u to x):
+        find x by ``n_steps`` of Adam on -log p̂(u | x) - log p̂(x), from x = u_{t-1} (the
+        previous posterior mean, in the same latent space). Rows are independent. The TVAE
+        overrides this with the mean of its explicit prior p̂(x_t | u_{t-1}).
+        """
+        u = u_prev.detach()
+        x = u.clone().requires_grad_(True)
+        opt = torch.optim.Adam([x], lr=lr)
+        with torch.enable_grad():
+            for _ in range(n_steps):
+                opt.zero_grad(set_to_none=True)
+                log_pu = self._u_dist(x).log_prob(u)
+                log_pu = log_pu.sum(-1) if log_pu.dim() == u.dim() else log_pu
+                (-(log_pu - 0.5 * x.pow(2).sum(-1))).sum().backward(inputs=[x])
+                opt.step()
+        return x.detach()
 
     @torch.no_grad()
     def predict_next(self, u_prev: torch.Tensor, n_gibbs: int = 25,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """One-step prediction of y_t from u_{t-1}: the VAE analogue of clamped Gibbs (§9.6).
+                     generator: torch.Generator | None = None,
+                     method: str = "map") -> torch.Tensor:
+        """One-step prediction of y_t from u_{t-1} (the VAE row of spec §9.6's protocol).
 
-        The rVAE has no closed-form p̂(x_t | u_{t-1}) (it would be ∝ p̂(u | x) p̂(x)), but it has
-        both conditionals of p̂(x_t, y_t | u_{t-1}): p̂(y | x) (decoder) and, approximately,
-        q(x | u, y) (encoder). Alternating them with u clamped is Gibbs sampling on that joint,
-        exactly as the harmonium's clamped chain: start y from noise (U(0, 1) for Bernoulli
-        pixels, else a decoder sample at x ~ N(0, I)), then ``n_gibbs`` times x ~ q(x | u, y),
-        y ~ p̂(y | x); mean-field readout as in Makin's code: x̄ = ν(u, y), ȳ = E[y | x̄],
-        ν̄ = ν(u, ȳ), prediction E[y | ν̄]. u_prev: (B, n_latent); returns (B, n_obs).
+        ``method="map"`` (default): E[y_t | x*] at the mode x* of p̂(x_t | u_{t-1})
+        (:meth:`predict_latent`): what the generative model expects next given the past alone.
+        ``method="gibbs"``: the literal analogue of the harmoniums' clamped chain, alternating
+        the decoder p̂(y | x) (means: the encoder never saw binary samples of soft frames) and
+        the encoder q(x | u, y) ``n_gibbs`` times from a noise frame, with the mean-field
+        readout x̄ = ν(u, y), ν̄ = ν(u, E[y | x̄]), prediction E[y | ν̄]. With a frame of
+        hundreds of pixels q is dominated by y and this chain barely moves from its start (the
+        bouncing-balls chapter measures it), so it is not the default. u_prev: (B, n_latent);
+        returns (B, n_obs).
         """
         n = self.config.n_latent
         if u_prev.dim() != 2 or u_prev.shape[-1] != n:
             raise ValueError(f"u_prev must have shape (B, {n}), got {tuple(u_prev.shape)}")
         if isinstance(n_gibbs, bool) or not isinstance(n_gibbs, int) or n_gibbs < 0:
             raise ValueError(f"n_gibbs must be an int >= 0, got {n_gibbs!r}")
+        if method == "map":
+            return self.reconstruct(self.predict_latent(u_prev))
+        if method != "gibbs":
+            raise ValueError(f"method must be 'map' or 'gibbs', got {method!r}")
         B = u_prev.shape[0]
         if self.config.likelihood == "bernoulli":
             y = torch.rand(B, self.config.n_obs, generator=generator, dtype=u_prev.dtype)
         else:
-            y = self._sample_y(torch.randn(B, n, generator=generator, dtype=u_prev.dtype),
-                               generator)
+            y = self.reconstruct(torch.randn(B, n, generator=generator, dtype=u_prev.dtype))
         for _ in range(n_gibbs):
             nu, logvar = self.encode(y, u_prev)
             x = nu + torch.exp(0.5 * logvar) * torch.randn(nu.shape, generator=generator,
                                                            dtype=nu.dtype)
-            y = self._sample_y(x, generator)
+            y = self.reconstruct(x)
         x_mean, _ = self.encode(y, u_prev)  # the final x, as a mean
         nu_bar, _ = self.encode(self.reconstruct(x_mean), u_prev)
         return self.reconstruct(nu_bar)

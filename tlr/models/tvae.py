@@ -82,6 +82,12 @@ class TVAE(RVAE):
             return MultivariateNormal(mu, scale_tril=scale_tril(rest, n), validate_args=False)
         return Normal(mu, torch.exp(0.5 * rest.clamp(-12.0, 6.0)), validate_args=False)
 
+    def predict_latent(self, u_prev: torch.Tensor, n_steps: int = 100,
+                       lr: float = 0.05) -> torch.Tensor:
+        """The mode of the explicit transition prior p̂(x_t | u_{t-1}): its mean (no search)."""
+        with torch.no_grad():
+            return self.prior_dist(u_prev).mean
+
     def _terms(self, y_t: torch.Tensor, u_prev: torch.Tensor, x: torch.Tensor, nu: torch.Tensor,
                std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(KL(q ‖ p(x_t | u_{t-1})), 0, -log p(y_t | x_t)): u is not reconstructed."""
