@@ -161,8 +161,10 @@ def _score(model, preset: BallsPreset, seed: int, test: torch.Tensor, hist,
            train_s: float) -> tuple[float, float, dict]:
     g = make_generator(seed, "balls/test-gibbs")
     mse = one_step_mse(one_step_predictions(model, test, preset.n_gibbs, g), test)
+    with torch.no_grad():  # not a prediction: how well the state u_t describes its own frame
+        recon = (model.reconstruct(model.filter(test)) - test).double().pow(2).mean().item()
     info = {"updates": hist.updates, "epochs": hist.epochs, "curve": hist.metric,
-            "n_gibbs": preset.n_gibbs}
+            "n_gibbs": preset.n_gibbs, "reconstruction_mse": recon}
     if hist.resumed_at:
         info["resumed_at_epoch"] = hist.resumed_at
         train_s = hist.elapsed
