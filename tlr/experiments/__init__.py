@@ -1,7 +1,7 @@
 """Experiments: presets, model registries and runners behind ``python -m tlr run``."""
 
-from tlr.experiments import balls, ppc
+from tlr.experiments import balls, mnist, ppc
 
-EXPERIMENTS = {"ppc": ppc, "balls": balls}
+EXPERIMENTS = {"ppc": ppc, "balls": balls, "mnist": mnist}
 
-__all__ = ["EXPERIMENTS", "balls", "ppc"]
+__all__ = ["EXPERIMENTS", "balls", "mnist", "ppc"]
