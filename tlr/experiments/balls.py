@@ -26,6 +26,7 @@ import torch
 
 from tlr.data.balls import BallsConfig, simulate_balls
 from tlr.evaluation.prediction import one_step_mse, one_step_predictions, order0_predictions
+from tlr.experiments.common import resolve
 from tlr.models.refh import REFH, REFHConfig
 from tlr.models.rtrbm import RTRBM
 from tlr.models.rvae import RVAE, RVAEConfig
@@ -244,14 +245,7 @@ def run(
     """
     from tqdm.auto import tqdm
 
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
-        preset = PRESETS[preset]
-    models = list(MODELS) if models is None else models
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; valid: {', '.join(MODELS)}")
+    preset, models = resolve(preset, models, PRESETS, MODELS)
     opts = {"checkpoint_dir": checkpoint_dir, "progress": progress}
     results = {}
     with torch_threads(threads):

@@ -42,6 +42,7 @@ from tlr.evaluation.prediction import (
     order0_predictions,
     rollout,
 )
+from tlr.experiments.common import resolve
 from tlr.models.conv_rvae import ConvRVAE, ConvRVAEConfig, ConvTVAE, ConvTVAEConfig
 from tlr.rng import make_generator, torch_threads
 from tlr.train import OptimConfig, train_windows
@@ -390,16 +391,9 @@ def run(
     """
     from tqdm.auto import tqdm
 
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
-        preset = PRESETS[preset]
+    preset, models = resolve(preset, models, PRESETS, MODELS)
     if not isinstance(preset, MNISTPreset):
         raise TypeError(f"preset must be a name or an MNISTPreset, got {type(preset).__name__}")
-    models = list(MODELS) if models is None else models
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; valid: {', '.join(MODELS)}")
     if not 1 <= preset.n_context < preset.data.num_frames:
         raise ValueError(f"n_context must be in [1, num_frames - 1 = "
                          f"{preset.data.num_frames - 1}], got {preset.n_context}")

@@ -18,6 +18,7 @@ import torch
 from tlr.data.lds_ppc import LTIConfig, PPCConfig, PPCData, simulate
 from tlr.evaluation.ppc import torus_mse
 from tlr.evaluation.readout import com_readout, fit_circular_readout
+from tlr.experiments.common import resolve
 from tlr.filters.baselines import fit_kf, kf_true, order0, run_kf
 from tlr.models.refh import REFH, REFHConfig
 from tlr.models.rtrbm import RTRBM
@@ -287,14 +288,7 @@ def run(
     """
     from tqdm.auto import tqdm
 
-    if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
-        preset = PRESETS[preset]
-    models = list(MODELS) if models is None else models
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; valid: {', '.join(MODELS)}")
+    preset, models = resolve(preset, models, PRESETS, MODELS)
     opts = RunOptions(checkpoint_dir=checkpoint_dir, progress=progress)
     results = {}
     with torch_threads(threads):
