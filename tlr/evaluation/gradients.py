@@ -38,7 +38,8 @@ from tlr.models.rvae import RVAE
 from tlr.models.trbm import TRBM
 from tlr.rng import make_generator
 
-__all__ = ["cosine", "gradient_alignment", "rvae_gradients", "harmonium_gradients"]
+__all__ = ["cosine", "gradient_alignment", "local_and_bptt_gradients", "rvae_gradients",
+           "harmonium_gradients"]
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -118,6 +119,31 @@ def harmonium_gradients(model: TRBM, y: torch.Tensor, generator: torch.Generator
     return [local[i] for i in perm], [bptt[i] for i in perm]
 
 
+def local_and_bptt_gradients(model: nn.Module, y: torch.Tensor, u0: torch.Tensor | None = None,
+                             generator: torch.Generator | None = None, caller: str = "this"
+                             ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Validate y and u0, then (local-rule gradients, full-BPTT gradients) in the order of
+    ``model.named_parameters()`` (trainable ones): :func:`rvae_gradients` for an RVAE/TVAE,
+    :func:`harmonium_gradients` for a TRBM/RTRBM. ``generator`` defaults to a fixed stream."""
+    if not torch.is_tensor(y) or y.dim() != 3:
+        got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
+        raise ValueError(f"y must be a (T, B, n_obs) tensor, got {got}")
+    if y.shape[0] < 1 or y.shape[1] < 1:
+        raise ValueError(f"y must have T >= 1 and B >= 1, got shape {tuple(y.shape)}")
+    if not torch.isfinite(y).all():
+        raise ValueError("y contains non-finite values")
+    generator = make_generator(0, "gradient_alignment") if generator is None else generator
+    if isinstance(model, RVAE):
+        return rvae_gradients(model, y.to(next(model.parameters()).dtype), u0, generator)
+    if isinstance(model, TRBM):
+        if u0 is not None and (not torch.is_tensor(u0) or bool((u0 != 0).any())):
+            raise ValueError("the RTRBM's BPTT recursion starts from u_0 = 0: pass u0=None")
+        return harmonium_gradients(model, y.to(model.efh.b_hid.dtype), generator)
+    name = getattr(model, "name", type(model).__name__)
+    raise ValueError(f"{caller} needs an RVAE/TVAE or a TRBM/RTRBM, got {name}: "
+                     "it has no BPTT version of the same objective here")
+
+
 def gradient_alignment(model: nn.Module, y: torch.Tensor, u0: torch.Tensor | None = None, *,
                        generator: torch.Generator | None = None) -> dict[str, float]:
     """Cosine similarity between the local-rule and the full-BPTT gradient on y (T, B, n_obs).
@@ -132,25 +158,7 @@ def gradient_alignment(model: nn.Module, y: torch.Tensor, u0: torch.Tensor | Non
     Returns ``{parameter name: cosine, ..., "overall": cosine of the concatenation}``. At
     T = 1 there is no past, the two rules coincide and every cosine is 1.
     """
-    if not torch.is_tensor(y) or y.dim() != 3:
-        got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
-        raise ValueError(f"y must be a (T, B, n_obs) tensor, got {got}")
-    if y.shape[0] < 1 or y.shape[1] < 1:
-        raise ValueError(f"y must have T >= 1 and B >= 1, got shape {tuple(y.shape)}")
-    if not torch.isfinite(y).all():
-        raise ValueError("y contains non-finite values")
-    generator = make_generator(0, "gradient_alignment") if generator is None else generator
-    if isinstance(model, RVAE):
-        y = y.to(next(model.parameters()).dtype)
-        local, bptt = rvae_gradients(model, y, u0, generator)
-    elif isinstance(model, TRBM):
-        if u0 is not None and (not torch.is_tensor(u0) or bool((u0 != 0).any())):
-            raise ValueError("the RTRBM's BPTT recursion starts from u_0 = 0: pass u0=None")
-        local, bptt = harmonium_gradients(model, y.to(model.efh.b_hid.dtype), generator)
-    else:
-        name = getattr(model, "name", type(model).__name__)
-        raise ValueError(f"gradient_alignment needs an RVAE/TVAE or a TRBM/RTRBM, got {name}: "
-                         "it has no BPTT version of the same objective here")
+    local, bptt = local_and_bptt_gradients(model, y, u0, generator, "gradient_alignment")
     names = [n for n, _ in _named_params(model)]
     out = {n: cosine(a, b) for n, a, b in zip(names, local, bptt, strict=True)}
     out["overall"] = cosine(torch.cat([g.flatten() for g in local]),

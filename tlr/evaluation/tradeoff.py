@@ -28,7 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from tlr.evaluation.gradients import cosine, harmonium_gradients, rvae_gradients
+from tlr.evaluation.gradients import cosine, local_and_bptt_gradients
 from tlr.models.rvae import RVAE
 from tlr.models.trbm import TRBM
 from tlr.rng import make_generator
@@ -90,20 +90,7 @@ def grouped_alignment(model: nn.Module, y: torch.Tensor,
     gradient) and ``norm_ratio`` is ``|g_local| / |g_bptt|`` (1 if both are zero). The
     model's parameters and ``p.grad`` are left untouched.
     """
-    if not torch.is_tensor(y) or y.dim() != 3 or y.shape[0] < 1 or y.shape[1] < 1:
-        got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
-        raise ValueError(f"y must be a (T, B, n_obs) tensor with T, B >= 1, got {got}")
-    if not torch.isfinite(y).all():
-        raise ValueError("y contains non-finite values")
-    generator = make_generator(0, "gradient_alignment") if generator is None else generator
-    if isinstance(model, RVAE):
-        local, bptt = rvae_gradients(model, y.to(next(model.parameters()).dtype), None,
-                                     generator)
-    elif isinstance(model, TRBM):
-        local, bptt = harmonium_gradients(model, y.to(model.efh.b_hid.dtype), generator)
-    else:
-        name = getattr(model, "name", type(model).__name__)
-        raise ValueError(f"grouped_alignment needs an RVAE/TVAE or a TRBM/RTRBM, got {name}")
+    local, bptt = local_and_bptt_gradients(model, y, None, generator, "grouped_alignment")
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     groups = default_groups(model) if groups is None else groups
     keys = ("cosine", "rel_diff", "norm_ratio")
