@@ -51,6 +51,8 @@ def test_every_model_runs_and_returns_the_contract(results):
         for k in ("elbo_per_frame", "kl_per_frame", "nll_y_per_frame", "mse_gibbs", "mse_gibbs0",
                   "mse_reconstruction", "mse_decode_prev", "wall_s"):
             assert math.isfinite(info[k])
+        ex = torch.tensor(info["rollout_example"])  # first sequence's generated frames, 0-255
+        assert ex.shape == (6 - 3, 32 * 32) and 0 <= ex.min() <= ex.max() <= 255
         assert info["updates"] == 2 * 2 * 2  # 2 epochs x 2 minibatches x 2 windows of 3 steps
         assert info["curve"]["epochs"] == [1, 2] and len(info["curve"]["val_elbo_per_frame"]) == 2
     assert results["TVAE"]["info"]["nll_u_per_frame"] == 0  # u is not reconstructed

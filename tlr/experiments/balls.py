@@ -38,9 +38,6 @@ from tlr.train import OptimConfig, train_sequences, train_windows
 __all__ = ["HarmoniumRun", "VAERun", "BallsPreset", "PRESETS", "MODELS", "run", "test_data",
            "build_model", "sequences"]
 
-N_PIXELS = 900
-
-
 @dataclass(frozen=True)
 class HarmoniumRun:
     """rEFH/TRBM/RTRBM on bouncing balls (spec §9.5, Makin's ``'[Sutskever2013]'`` case)."""
@@ -78,6 +75,7 @@ class BallsPreset:
 
     name: str
     variant: str = "sutskever"  # or "port": Makin's MATLAB renderer (§9.4)
+    resolution: int = 30  # pixels per side (Sutskever 30; Makin's '[Boulanger-Lewandowski2012]' 15)
     T: int = 100
     n_test: int = 200  # Sutskever's/TSBN test set (§9.3)
     n_val: int = 10  # validation sequences for the learning curves
@@ -88,7 +86,7 @@ class BallsPreset:
 
     @property
     def balls(self) -> BallsConfig:
-        return BallsConfig.preset(self.variant)
+        return BallsConfig.preset(self.variant, resolution=self.resolution)
 
 
 PRESETS: dict[str, BallsPreset] = {
@@ -123,15 +121,15 @@ def test_data(preset: BallsPreset, seed: int) -> torch.Tensor:
 
 def build_model(name: str, preset: BallsPreset, generator: torch.Generator | None = None):
     """An untrained model ``name`` with the preset's sizes (the runners and the book use it)."""
-    h, v = preset.harmonium, preset.vae
+    h, v, n_pixels = preset.harmonium, preset.vae, preset.balls.n_pixels
     if name == "rEFH":
-        return REFH(REFHConfig(n_obs=N_PIXELS, n_hidden=h.n_hidden, obs_type="bernoulli",
+        return REFH(REFHConfig(n_obs=n_pixels, n_hidden=h.n_hidden, obs_type="bernoulli",
                                n_cd_steps=h.n_cd_steps), generator=generator)
     if name in ("TRBM", "RTRBM"):
         cls = TRBM if name == "TRBM" else RTRBM
-        return cls(TRBMConfig(n_obs=N_PIXELS, n_hidden=h.n_hidden, obs_type="bernoulli",
+        return cls(TRBMConfig(n_obs=n_pixels, n_hidden=h.n_hidden, obs_type="bernoulli",
                               n_cd_steps=h.n_cd_steps), generator=generator)
-    kw = dict(n_obs=N_PIXELS, n_latent=v.n_latent, n_units=v.n_units, likelihood="bernoulli",
+    kw = dict(n_obs=n_pixels, n_latent=v.n_latent, n_units=v.n_units, likelihood="bernoulli",
               learn_sigma=v.learn_sigma, bptt=name.endswith("-BPTT"))
     if name == "TVAE":
         return TVAE(TVAEConfig(**kw), generator=generator)

@@ -353,6 +353,8 @@ def _score(model, name: str, preset: MNISTPreset, seed: int, data: MNISTData, hi
         # y_{t-1}'s reconstruction as the prediction of y_t: the model's own ORDER 0 (no motion)
         "mse_decode_prev": one_step_mse(recon[:-1], y),
         "rollout": rollout_metrics(gen, y[c:, :s], y[c - 1, :s], cfg.image_size),
+        # the generated frames of the first test sequence, 0-255 (the book's video strip)
+        "rollout_example": (gen[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).tolist(),
         "updates": hist.updates,
         "curve": {"epochs": hist.epochs, "val_elbo_per_frame": hist.metric,
                   "seconds": hist.seconds},
