@@ -30,6 +30,18 @@ def test_every_model_runs(results):
         assert info["epochs"] == [1, 2] and len(info["curve"]) == 2 and info["n_gibbs"] == 2
     assert results["rEFH"]["info"]["updates"] == 2 * 3
     assert results["rVAE"]["info"]["updates"] == 2 * 2 * 3  # 2 batches x 3 windows per epoch
+    for name in ("rEFH", "TRBM", "RTRBM"):  # chains started from y_{t-1}: a diagnostic
+        info = results[name]["info"]
+        assert 0 < info["mse_from_previous"] < 1 and 0 < info["mse_from_previous_0"] < 1
+    assert "mse_from_previous" not in results["rVAE"]["info"]
+
+
+def test_resolution_sets_the_frame_size():
+    small = dataclasses.replace(TINY, resolution=15)
+    assert B.test_data(small, 0).shape == (12, 3, 225)
+    assert B.build_model("rEFH", small).config.n_obs == 225
+    r = B.run(["ORDER 0", "rEFH"], small, seed=0, progress=False)
+    assert 0 < r["rEFH"]["mse"] < 1
 
 
 def test_order0_is_the_generator_baseline(results):

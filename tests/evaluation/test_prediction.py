@@ -115,3 +115,28 @@ def test_rollout_is_predict_then_filter():
         u = m.step(y, u)
     with pytest.raises(ValueError, match="n_steps"):
         rollout(m, ctx, 0)
+
+
+def test_chains_started_from_the_previous_frame():
+    """start="previous" (a diagnostic): the chain starts at y_{t-1}; with no Gibbs steps the
+    prediction is the deterministic mean-field readout from it."""
+    g = torch.Generator().manual_seed(0)
+    y = (torch.rand(5, 3, 9, generator=g) < 0.3).float()
+    m = REFH(REFHConfig(n_obs=9, n_hidden=4, obs_type="bernoulli"), generator=g)
+    with torch.no_grad():
+        for w in m.efh.W:
+            w.normal_(0, 1, generator=g)
+    p = one_step_predictions(m, y, n_gibbs=0, generator=g, chunk=4, start="previous")
+    u = m.filter(y)[:-1].reshape(-1, 4)
+    h = m.efh.hidden_mean
+    want = m.reconstruct(h([u, m.reconstruct(h([u, y[:-1].reshape(-1, 9)]))]))
+    torch.testing.assert_close(p, want.reshape(4, 3, 9))
+    noise = one_step_predictions(m, y, n_gibbs=0, generator=g)
+    assert not torch.allclose(p, noise)  # the start matters here
+    with pytest.raises(ValueError, match="y_init"):
+        m.predict_next(u, 0, g, y_init=torch.zeros(2, 9))
+    with pytest.raises(ValueError, match="start"):
+        one_step_predictions(m, y, start="data")
+    vae = RVAE(RVAEConfig(n_obs=9, likelihood="bernoulli", n_units=8), generator=g)
+    with pytest.raises(TypeError, match="y_init"):
+        one_step_predictions(vae, y, start="previous")

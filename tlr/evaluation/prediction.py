@@ -9,6 +9,8 @@ y_{t-1}. Layout: time-major (T, B, n_obs), like the models.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 __all__ = ["one_step_predictions", "one_step_mse", "order0_predictions", "rollout"]
@@ -23,19 +25,29 @@ def _check_y(y: torch.Tensor) -> None:
 @torch.no_grad()
 def one_step_predictions(model, y: torch.Tensor, n_gibbs: int = 25,
                          generator: torch.Generator | None = None,
-                         chunk: int = 4096) -> torch.Tensor:
+                         chunk: int = 4096, start: str = "noise") -> torch.Tensor:
     """Predictions of y_2..y_T, shape (T - 1, B, n_obs), each from the filtered u_{t-1}.
 
     ``model`` needs ``filter(y) -> (T, B, n_state)`` and ``predict_next(u, n_gibbs,
     generator)``. All (t, sequence) pairs are independent given the filtered states, so they
-    are predicted in batches of ``chunk`` rows.
+    are predicted in batches of ``chunk`` rows. ``start="noise"`` is the spec's protocol;
+    ``start="previous"`` (a diagnostic, harmoniums only) starts each chain from the true
+    y_{t-1} instead of noise (``predict_next(..., y_init=...)``).
     """
     _check_y(y)
+    if start not in ("noise", "previous"):
+        raise ValueError(f"start must be 'noise' or 'previous', got {start!r}")
+    if start == "previous" and "y_init" not in inspect.signature(model.predict_next).parameters:
+        raise TypeError(f"{type(model).__name__}.predict_next takes no y_init: "
+                        "start='previous' is for the harmoniums")
     u = model.filter(y)[:-1]  # u_1..u_{T-1}
     T1, B = u.shape[:2]
-    flat = u.reshape(T1 * B, -1)
-    out = [model.predict_next(flat[i:i + chunk], n_gibbs=n_gibbs, generator=generator)
-           for i in range(0, flat.shape[0], chunk)]
+    flat, prev = u.reshape(T1 * B, -1), y[:-1].reshape(T1 * B, -1)
+    out = []
+    for i in range(0, flat.shape[0], chunk):
+        kw = {"y_init": prev[i:i + chunk]} if start == "previous" else {}
+        out.append(model.predict_next(flat[i:i + chunk], n_gibbs=n_gibbs, generator=generator,
+                                      **kw))
     return torch.cat(out).reshape(T1, B, -1)
 
 

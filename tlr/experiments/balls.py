@@ -19,6 +19,7 @@ analogue (``RVAE.predict_next``).
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 
@@ -164,6 +165,12 @@ def _score(model, preset: BallsPreset, seed: int, test: torch.Tensor, hist,
         recon = (model.reconstruct(model.filter(test)) - test).double().pow(2).mean().item()
     info = {"updates": hist.updates, "epochs": hist.epochs, "curve": hist.metric,
             "n_gibbs": preset.n_gibbs, "reconstruction_mse": recon}
+    if "y_init" in inspect.signature(model.predict_next).parameters:
+        # diagnostics, not the spec: the same chains started from the true previous frame,
+        # with n_gibbs steps and with none (the mean-field readout alone)
+        for key, n in (("mse_from_previous", preset.n_gibbs), ("mse_from_previous_0", 0)):
+            pred = one_step_predictions(model, test, n, g, start="previous")
+            info[key] = one_step_mse(pred, test)
     if hist.resumed_at:
         info["resumed_at_epoch"] = hist.resumed_at
         train_s = hist.elapsed

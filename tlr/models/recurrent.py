@@ -83,7 +83,8 @@ class RecurrentHarmonium(nn.Module):
 
     @torch.no_grad()
     def predict_next(self, u_prev: torch.Tensor, n_gibbs: int = 25,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     generator: torch.Generator | None = None,
+                     y_init: torch.Tensor | None = None) -> torch.Tensor:
         """One-step prediction of y_t from u_{t-1} "with clamped Gibbs sampling" (spec §9.6).
 
         Makin's ``testEFHNextFrameError.m``: start the frame from noise, y ~ U(0, 1) (Bernoulli
@@ -91,6 +92,10 @@ class RecurrentHarmonium(nn.Module):
         x ~ p(x | u, y), run ``n_gibbs`` Gibbs steps with u_{t-1} clamped (y ~ p(y | x), then
         x ~ p(x | u, y)), and read out by mean field: ȳ = E[y | x̄], z̄ = E[x | u, ȳ],
         prediction E[y | z̄]. u_prev: (B, n_hidden); returns (B, n_obs).
+
+        ``y_init`` (B, n_obs), not in the spec: start the chain from this frame instead of
+        noise (a diagnostic: with y_{t-1} it separates what the model knows about the next
+        frame from how far its chain can travel in ``n_gibbs`` steps).
         """
         if u_prev.dim() != 2 or u_prev.shape[-1] != self.config.n_hidden:
             raise ValueError(f"u_prev must have shape (B, {self.config.n_hidden}), "
@@ -98,7 +103,12 @@ class RecurrentHarmonium(nn.Module):
         if isinstance(n_gibbs, bool) or not isinstance(n_gibbs, int) or n_gibbs < 0:
             raise ValueError(f"n_gibbs must be an int >= 0, got {n_gibbs!r}")
         efh, B = self.efh, u_prev.shape[0]
-        if self.config.obs_type == "bernoulli":
+        if y_init is not None:
+            if y_init.shape != (B, self.config.n_obs):
+                raise ValueError(f"y_init must have shape ({B}, {self.config.n_obs}), "
+                                 f"got {tuple(y_init.shape)}")
+            y = y_init.to(u_prev.dtype)
+        elif self.config.obs_type == "bernoulli":
             y = torch.rand(B, self.config.n_obs, generator=generator, dtype=u_prev.dtype)
         else:
             half = torch.full((B, self.config.n_hidden), 0.5, dtype=u_prev.dtype)
