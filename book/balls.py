@@ -315,7 +315,10 @@ fig.tight_layout()
 RESULTS = find_results("results/balls")  # None outside a clone (e.g. on Colab)
 saved = {}
 for path in sorted(RESULTS.glob("*.json")) if RESULTS else []:
-    res = saved[path.stem] = json.loads(path.read_text())
+    res = json.loads(path.read_text())
+    if res.get("experiment") != "balls":  # the analyses below read their own files
+        continue
+    saved[path.stem] = res
     over = ", ".join(f"{k}={v}" for k, v in res.get("overrides", {}).items())
     rows = [f"| model | MSE per pixel ({res['preset']}{', ' + over if over else ''}, "
             f"seed {res['seed']}) | updates | train min | poster |", "|---|---:|---:|---:|---:|"]

@@ -389,6 +389,28 @@ assert all(0.5 < r["mass_ratio"] < 2 for r in ro.values())
 # lost): at this scale the rVAE has not learned the dynamics, and the poster's figure of
 # moving rVAE-generated digits is **not reproduced**.
 #
+# Why they stand still shows in the states themselves. A linear probe, fitted on 200 sequences
+# of training digits and scored on the test set (`tlr.experiments.mnist.state_probes`, the
+# runner's `info["probes"]`), reads the digits' centre of mass out of $u_t$, and its velocity
+# $\mathrm{CoM}(y_t) - \mathrm{CoM}(y_{t-1})$:
+
+# %%
+probes = {name: results[name]["info"]["probes"] for name in vae_names}
+display(Markdown("\n".join(
+    ["| model | position R² | velocity R² |", "|---|---:|---:|"]
+    + [f"| {n} | {p['position_r2']:.2f} | {p['velocity_r2']:.2f} |" for n, p in probes.items()])))
+assert all(p["position_r2"] > 0.7 for p in probes.values())
+assert probes["rVAE"]["velocity_r2"] < 0.5 * probes["rVAE"]["position_r2"]
+
+# %% [markdown]
+# Every state knows where the digits are. The rVAE's knows little about where they are going:
+# its state is first order, as it was on the oscillator of {doc}`rvae`, and a first-order
+# state can only generate frames that stay where the digits were. (A first-order state is also
+# why a velocity-free "ring copy" matched the models one step ahead.) The TVAE's state carries
+# more of the velocity, yet its rollouts freeze too: knowing the velocity one step ahead is not
+# enough when every generated frame is a blur, which the next filtering step cannot read a
+# velocity from.
+#
 # ## The rVAE, the TVAE and the rVAE-BPTT
 #
 # The TVAE has the same trunk, decoder and training data, but learns the transition

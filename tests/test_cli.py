@@ -166,3 +166,14 @@ def test_diverged_model_is_reported_and_others_kept(tmp_path, monkeypatch, capsy
     assert list(out["results"]) == ["ORDER 0"]
     assert out["failed"] == {"boom": "training diverged at epoch 3, step 7: loss is nan"}
     assert "boom: FAILED (training diverged at epoch 3, step 7" in capsys.readouterr().out
+
+
+def test_apply_overrides_rebuilds_a_saved_runs_preset():
+    from tlr.cli import apply_overrides
+    from tlr.experiments.balls import PRESETS
+
+    p = apply_overrides(PRESETS["medium"], {"harmonium.n_epochs": "100", "eval_every": "20"})
+    assert p.harmonium.n_epochs == 100 and p.eval_every == 20
+    assert p.harmonium.n_seq == PRESETS["medium"].harmonium.n_seq
+    with pytest.raises(ValueError, match="valid keys"):
+        apply_overrides(PRESETS["medium"], {"nope": "1"})

@@ -3,6 +3,7 @@ the rollout check, baselines, seeding, bad inputs."""
 
 import math
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from tlr.experiments.mnist import (
     rollout,
     rollout_metrics,
     run,
+    state_probes,
     to_time_major,
 )
 from tlr.models.conv_rvae import ConvRVAE, ConvRVAEConfig
@@ -51,6 +53,7 @@ def test_every_model_runs_and_returns_the_contract(results):
         for k in ("elbo_per_frame", "kl_per_frame", "nll_y_per_frame", "mse_gibbs", "mse_gibbs0",
                   "mse_reconstruction", "mse_decode_prev", "wall_s"):
             assert math.isfinite(info[k])
+        assert set(info["probes"]) == {"position_r2", "velocity_r2"}
         ex = torch.tensor(info["rollout_example"])  # first sequence's generated frames, 0-255
         assert ex.shape == (6 - 3, 32 * 32) and 0 <= ex.min() <= ex.max() <= 255
         assert info["updates"] == 2 * 2 * 2  # 2 epochs x 2 minibatches x 2 windows of 3 steps
@@ -147,3 +150,24 @@ def test_presets():
     q, p = PRESETS["quick"], PRESETS["paper"]
     assert q.data == MovingMNISTConfig.small() and p.data == MovingMNISTConfig()
     assert p.vae.optim.lr == 1e-4 and p.vae.batch == 80  # poster's Adam; authors' minibatch
+
+
+def test_state_probes_tell_position_from_velocity():
+    """A state holding CoM(y_t) and CoM(y_t) - CoM(y_{t-1}) has both (R² 1); one holding only
+    CoM(y_t) has the position but not the velocity."""
+    cfg = MovingMNISTConfig.small()
+
+    def data(stream):
+        return to_time_major(simulate_moving_mnist(60, 0, cfg, stream=stream))
+
+    def com(y):
+        return centre_of_mass(y, cfg.image_size)
+
+    def both(y):
+        c = com(y)
+        return torch.cat([c, torch.cat([torch.zeros_like(c[:1]), c.diff(dim=0)])], dim=-1)
+
+    full = state_probes(SimpleNamespace(filter=both), data("a"), data("b"), cfg.image_size)
+    assert full["position_r2"] > 0.999 and full["velocity_r2"] > 0.999
+    pos = state_probes(SimpleNamespace(filter=com), data("a"), data("b"), cfg.image_size)
+    assert pos["position_r2"] > 0.999 and pos["velocity_r2"] < 0.2

@@ -26,13 +26,14 @@ import datetime as dt
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from tlr.bench import BENCHMARKS, format_bptt_table
 from tlr.experiments import EXPERIMENTS
 from tlr.provenance import provenance
 
-__all__ = ["main", "format_table"]
+__all__ = ["main", "format_table", "apply_overrides"]
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -81,14 +82,21 @@ def _override(obj, key: str, raw: str):
         raise ValueError(f"--set {key}={raw}: {e}") from None
 
 
+def apply_overrides(preset, overrides: Mapping[str, str]):
+    """``preset`` with ``{key: raw value}`` overrides applied, as ``--set key=value`` does
+    (dotted keys reach nested configs). A results JSON records its run's overrides this way,
+    so ``apply_overrides(PRESETS[res["preset"]], res["overrides"])`` rebuilds its preset."""
+    for key, raw in overrides.items():
+        preset = _override(preset, key, raw)
+    return preset
+
+
 def _parse_set(pairs: list[str], preset):
     """Apply ``--set key=value`` overrides (dotted keys reach nested configs)."""
     for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep:
+        if "=" not in pair:
             raise ValueError(f"bad --set {pair!r}: expected KEY=VALUE")
-        preset = _override(preset, key, raw)
-    return preset
+    return apply_overrides(preset, dict(p.partition("=")[::2] for p in pairs))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from tlr.data.digits import load_digits
 from tlr.data.moving_mnist import MovingMNISTConfig, resize_digits, simulate_moving_mnist
+from tlr.evaluation.order import velocity_r2
 from tlr.evaluation.prediction import (
     one_step_mse,
     one_step_predictions,
@@ -49,7 +50,7 @@ from tlr.train import OptimConfig, train_windows
 
 __all__ = ["VAERun", "MNISTPreset", "PRESETS", "MNISTData", "Estimate", "RunOptions", "MODELS",
            "to_time_major", "make_data", "sequences", "build_model", "ring_predictions",
-           "rollout", "centre_of_mass", "rollout_metrics", "run"]
+           "rollout", "centre_of_mass", "rollout_metrics", "state_probes", "run"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class MNISTPreset:
     n_gibbs: int = 25  # steps of the clamped-Gibbs variant, mse_gibbs (Makin's 25, spec §9.6)
     n_context: int = 10  # rollout: true frames filtered before generating
     n_rollout_seq: int = 50  # test sequences rolled out (to the end of the sequence)
+    n_probe: int = 200  # sequences (training digits) the state probes are fitted on
     vae: VAERun = field(default_factory=VAERun)
     device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda if available)
 
@@ -260,6 +262,27 @@ def rollout_metrics(generated: torch.Tensor, truth: torch.Tensor, last: torch.Te
     }
 
 
+def state_probes(model, y_fit: torch.Tensor, y_test: torch.Tensor, image_size: int) -> dict:
+    """What the filtered state u_t knows about the digits: linear-probe R² (test set) for the
+    centre of mass (CoM) of y_t and its velocity CoM(y_t) − CoM(y_{t-1}), t = 2..T.
+
+    The probes (:func:`tlr.evaluation.order.velocity_r2`, one per axis, averaged) are fitted
+    on ``y_fit`` and scored on ``y_test``, both (T, B, H·W). A state with position but no
+    velocity (first-order dynamics) can only generate frames that stand still: the rollout
+    check's motion ratio is then near 0. With two digits the CoM is their midpoint, whose
+    velocity is constant between bounces.
+    """
+    with torch.no_grad():
+        u_fit, u_test = model.filter(y_fit)[1:].cpu(), model.filter(y_test)[1:].cpu()
+    out = {}
+    for key, target in (("position", lambda y: centre_of_mass(y.cpu(), image_size)[1:]),
+                        ("velocity", lambda y: centre_of_mass(y.cpu(), image_size).diff(dim=0))):
+        a, b = target(y_fit).double(), target(y_test).double()
+        out[f"{key}_r2"] = sum(velocity_r2(u_fit, a[..., k], u_test, b[..., k])
+                               for k in range(2)) / 2
+    return out
+
+
 # -------------------------------------------------------------------------------- runners
 
 
@@ -353,6 +376,8 @@ def _score(model, name: str, preset: MNISTPreset, seed: int, data: MNISTData, hi
         # y_{t-1}'s reconstruction as the prediction of y_t: the model's own ORDER 0 (no motion)
         "mse_decode_prev": one_step_mse(recon[:-1], y),
         "rollout": rollout_metrics(gen, y[c:, :s], y[c - 1, :s], cfg.image_size),
+        "probes": state_probes(model, sequences(preset.n_probe, preset, seed, data.train_digits,
+                                                "mnist/probe").to(y.device), y, cfg.image_size),
         # the generated frames of the first test sequence, 0-255 (the book's video strip)
         "rollout_example": (gen[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).tolist(),
         "updates": hist.updates,
