@@ -56,7 +56,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
-from matplotlib import animation
 
 from tlr.data.balls import BallsConfig, frames_to_images, order0_mse, simulate_balls
 from tlr.evaluation.prediction import rollout
@@ -64,6 +63,7 @@ from tlr.experiments.balls import PRESETS, build_model, run, test_data
 from tlr.provenance import find_results
 from tlr.rng import make_generator
 from tlr.train import load_checkpoint
+from tlr.viz import animate_frames, side_by_side
 
 torch.set_num_threads(1)  # small matrices in Python loops: extra threads only add overhead
 SEED = 0
@@ -136,13 +136,7 @@ strip(imgs, title="Sutskever's generator, frames 1-16");
 # The same sequence as an animation (HTML; it plays in the rendered book and in Jupyter):
 
 # %%
-fig, ax = plt.subplots(figsize=(2.2, 2.2))
-im = ax.imshow(imgs[0], cmap="gray", vmin=0, vmax=1)
-ax.set_axis_off()
-anim = animation.FuncAnimation(fig, lambda k: [im.set_data(imgs[k])], frames=40, interval=80)
-html = anim.to_jshtml()
-plt.close(fig)
-HTML(html)
+HTML(animate_frames(imgs[:40], interval=80, height=2.2, dpi=100))
 
 # %% [markdown]
 # ### ORDER 0 and the two renderers
@@ -323,6 +317,14 @@ strip(frames_to_images(seq[CONTEXT:CONTEXT + STEPS, 0]), STEPS, "true frames 11-
 for row, (name, frames) in zip(axes[1:], gen.items(), strict=True):
     strip(frames_to_images(frames[:, 0]), STEPS, f"{name}, generated", row)
 fig.tight_layout()
+
+# %% [markdown]
+# As an animation: ten true frames of context in every panel, then the truth (left) and each
+# model's continuation, in the order of the strip:
+
+# %%
+panels = [seq[:CONTEXT + STEPS, 0]] + [torch.cat([seq[:CONTEXT, 0], f[:, 0]]) for f in gen.values()]
+HTML(animate_frames(side_by_side([frames_to_images(p) for p in panels]), interval=100))
 
 # %% [markdown]
 # ## Longer runs

@@ -57,7 +57,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
-from matplotlib import animation
 
 from tlr.cli import apply_overrides
 from tlr.data.moving_mnist import MovingMNISTConfig, order0_mse, simulate_moving_mnist
@@ -66,6 +65,7 @@ from tlr.experiments.mnist import PRESETS, build_model, make_data, rollout_metri
 from tlr.provenance import find_results
 from tlr.rng import make_generator
 from tlr.train import load_checkpoint
+from tlr.viz import animate_frames, side_by_side
 
 torch.set_num_threads(1)  # small convolutions in Python loops: extra threads only add overhead
 SEED = 0
@@ -135,14 +135,7 @@ fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.85, wspace=0.05, h
 
 # %%
 imgs = seqs["64 × 64 (the authors')"][0]
-fig, ax = plt.subplots(figsize=(1.6, 1.6), dpi=64)  # small: every frame is embedded
-im = ax.imshow(imgs[0], cmap="gray", vmin=0, vmax=1)
-ax.set_axis_off()
-anim = animation.FuncAnimation(fig, lambda k: [im.set_data(imgs[k])], frames=imgs.shape[0],
-                               interval=120)
-html = anim.to_jshtml(default_mode="loop")
-plt.close(fig)
-HTML(html)
+HTML(animate_frames(imgs, interval=120))  # small (1.6 in, 64 dpi): every frame is embedded
 
 # %% [markdown]
 # ### Copying the last frame is worse than predicting nothing
@@ -354,6 +347,14 @@ for k, seq in enumerate((0, 1)):
     for row, (name, frames) in zip(block[1:], gen.items(), strict=True):
         strip(frames[:, seq].reshape(-1, side, side), f"{name}, generated", row)
 fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.95, wspace=0.05, hspace=0.45)
+
+# %% [markdown]
+# Sequence 0 as an animation: all 20 frames, the first ten true for every panel (the context),
+# then the truth (left) and each model's continuation, in the order of the strip above:
+
+# %%
+panels = [y[:, 0]] + [torch.cat([y[:C, 0], frames[:, 0]]) for frames in gen.values()]
+HTML(animate_frames(side_by_side([p.reshape(-1, side, side) for p in panels]), interval=150))
 
 # %% [markdown]
 # The rollout check in the runner's `info` measures the motion: the centre of mass of each

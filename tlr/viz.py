@@ -27,6 +27,8 @@ __all__ = [
     "plot_mse_vs_iterations",
     "plot_withheld",
     "plot_mse_curves",
+    "side_by_side",
+    "animate_frames",
 ]
 
 
@@ -215,3 +217,33 @@ def plot_mse_curves(
     if title:
         ax.set_title(title, fontsize=10)
     return fig
+
+
+def side_by_side(panels: Sequence[torch.Tensor], gap: int = 2) -> torch.Tensor:
+    """Videos (T, H, W_k) placed left to right, separated by white bars ``gap`` pixels wide."""
+    if not panels or any(p.dim() != 3 or p.shape[:2] != panels[0].shape[:2] for p in panels):
+        raise ValueError("panels must be (T, H, W) videos with equal T and H, got shapes "
+                         f"{[tuple(p.shape) for p in panels]}")
+    bar = torch.ones(*panels[0].shape[:2], gap, dtype=panels[0].dtype)
+    parts = [x for p in panels for x in (p, bar)][:-1]
+    return torch.cat(parts, dim=-1)
+
+
+def animate_frames(frames: torch.Tensor, interval: int = 100, height: float = 1.6,
+                   dpi: int = 64, loop: bool = True) -> str:
+    """An HTML/JavaScript player (matplotlib's ``to_jshtml``) for grey frames (T, H, W) in
+    [0, 1] (0 black). Every frame is embedded, so keep the figure small; ``height`` inches."""
+    from matplotlib import animation
+
+    if frames.dim() != 3:
+        raise ValueError(f"frames must have shape (T, H, W), got {tuple(frames.shape)}")
+    video = _np(frames)
+    fig, ax = plt.subplots(figsize=(height * video.shape[2] / video.shape[1], height), dpi=dpi)
+    im = ax.imshow(video[0], cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    fig.subplots_adjust(0, 0, 1, 1)
+    anim = animation.FuncAnimation(fig, lambda k: [im.set_data(video[k])],
+                                   frames=video.shape[0], interval=interval)
+    html = anim.to_jshtml(default_mode="loop" if loop else "once")
+    plt.close(fig)
+    return html
