@@ -13,7 +13,7 @@ first ``--n-test`` test sequences of the preset and seed (the runner's test set)
 
 next to ORDER 0 on the same sequences. Regenerate, e.g.::
 
-    .venv/bin/python results/balls/chain_starts.py --preset medium --seed 0 \\
+    PYTHONPATH=. .venv/bin/python results/balls/chain_starts.py --preset medium --seed 0 \\
         --checkpoint "TRBM, CD-5=DIR/balls_medium_seed0_TRBM.pt" ...
 
 which writes ``results/balls/chain_starts_seed0.json`` (the checkpoints' own run records
@@ -52,7 +52,9 @@ def main() -> None:
                     help='"LABEL=PATH"; the model (rEFH, TRBM, RTRBM) is read from the file')
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    started = dt.datetime.now(dt.timezone.utc)
+    # at the start: the code that runs is the checkout's as it is now (run from the checkout
+    # with PYTHONPATH=. so that its tlr is the one imported)
+    prov = provenance("cpu", dt.datetime.now(dt.timezone.utc))
     preset = B.PRESETS[args.preset]
     rows = {}
     with torch_threads(1):
@@ -78,7 +80,7 @@ def main() -> None:
     out = Path(args.out or Path(__file__).with_name(f"chain_starts_seed{args.seed}.json"))
     out.write_text(json.dumps({"preset": args.preset, "seed": args.seed, "n_test": args.n_test,
                                "order0": order0, "rows": rows,
-                               "provenance": provenance("cpu", started)}, indent=1))
+                               "provenance": prov}, indent=1))
 
 
 if __name__ == "__main__":

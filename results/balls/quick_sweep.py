@@ -16,7 +16,7 @@ training seconds (one CPU thread, shared machine) and the validation curve:
 
 Regenerate (about 12 minutes on one CPU thread)::
 
-    .venv/bin/python results/balls/quick_sweep.py --seed 0
+    PYTHONPATH=. .venv/bin/python results/balls/quick_sweep.py --seed 0
 
 which writes ``results/balls/quick_sweep_seed0.json``.
 """
@@ -54,7 +54,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    started = dt.datetime.now(dt.timezone.utc)
+    # at the start: the code that runs is the checkout's as it is now (run from the checkout
+    # with PYTHONPATH=. so that its tlr is the one imported)
+    prov = provenance("cpu", dt.datetime.now(dt.timezone.utc))
     quick = B.PRESETS["quick"]
     rows = {}
     for label, (h, p) in ROWS.items():
@@ -71,7 +73,7 @@ def main() -> None:
               flush=True)
     out = Path(args.out or Path(__file__).with_name(f"quick_sweep_seed{args.seed}.json"))
     out.write_text(json.dumps({"seed": args.seed, "rows": rows,
-                               "provenance": provenance("cpu", started)}, indent=1))
+                               "provenance": prov}, indent=1))
 
 
 if __name__ == "__main__":
