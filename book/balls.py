@@ -33,8 +33,9 @@
 # > spec's harmonium protocol (§9.5: one 100-frame sequence per update, CD-25, 255 epochs of
 # > 400 sequences, about 100 000 updates) takes hours per model on a CPU and has not been run.
 # > The live run below is far shorter and its models are undertrained. In the saved longer runs
-# > at the end, the rEFH (40 000 updates) and the VAEs come within a few percent of ORDER 0
-# > but not below it (the poster's rEFH: 0.0067, about half of ORDER 0). The TRBM and RTRBM
+# > at the end, the rEFH with the spec's CD-25 gets just below ORDER 0 after 40 000 updates
+# > (the poster's rEFH: 0.0067, about half of ORDER 0), and the VAEs come within a few percent
+# > of ORDER 0 without getting below it. The TRBM and RTRBM
 # > have learned the next frame, but their 25-step chains from noise do not find it: the
 # > section "Where the chains go wrong" shows this.
 #
@@ -402,20 +403,26 @@ if LONG <= set(saved):
     print("rEFH / ORDER 0: " + ", ".join(f"{k} {v / order0:.3f}" for k, v in refh.items()))
     print("VAEs (paper preset) / ORDER 0: "
           + ", ".join(f"{k} {v / order0:.3f}" for k, v in vaes.items()))
-    assert all(1 < r / order0 < 1.15 for r in [*refh.values(), *vaes.values()])
-    assert refh["medium_e100_seed0"] < refh["medium_seed0"]
+    assert refh["medium_cd25_e100_seed0"] < order0 < refh["medium_e100_seed0"]
+    assert refh["medium_e100_seed0"] < refh["medium_seed0"] < 1.15 * order0
+    assert all(1 < v / order0 < 1.15 for v in vaes.values())
     assert min(vaes, key=vaes.get) == "rVAE"
+    curve = saved["medium_cd25_e100_seed0"]["details"]["rEFH"]["curve"]
+    assert curve[-1] < curve[-2] < curve[-3]  # still falling when the schedule ended
 
 # %% [markdown]
-# All of these are within a few percent of ORDER 0, and none is below it. With 16 000 updates
-# of CD-5 the rEFH is close to ORDER 0; with 40 000 (`--set harmonium.n_epochs=100`) it is
-# closer still, and the spec's CD-25 over the same 40 000 updates ends in about the same place:
-# at this length the chain length in training matters little for the rEFH. Its validation
-# error was still falling at the end of both runs. The VAEs, at the paper preset (20 000
-# Adam updates each), are in the same band, the rVAE the best of the three, and rVAE-BPTT no
-# better than the local rule. The TRBM and RTRBM score no better than a blank frame, although
-# their filtered states describe the current frame well (`reconstruction_mse` in the runner's
-# details: below 0.001 per pixel, a tenth of ORDER 0's error).
+# With 16 000 updates of CD-5 the rEFH is close to ORDER 0; with 40 000
+# (`--set harmonium.n_epochs=100`) it is closer still, not below. With the spec's **CD-25**
+# over the same 40 000 updates it crosses: the first of our runs in which the rEFH predicts
+# the next frame better than copying the last one, by a small margin, with its validation
+# error still falling steeply when the schedule ended. Over this many updates the length of
+# the training chains matters (early in training it did not: the quick sweep above). The spec's
+# 102 000 updates are two and a half times more. The VAEs, at the paper preset (20 000 Adam
+# updates each), are within a few percent of ORDER 0 and above it; the rVAE is the best of the
+# three, and rVAE-BPTT is no better than the local rule. The TRBM and RTRBM score no better
+# than a blank frame, although their filtered states describe the current frame well
+# (`reconstruction_mse` in the runner's details: below 0.001 per pixel, a tenth of ORDER 0's
+# error).
 #
 # ### Where the chains go wrong
 #
@@ -443,20 +450,23 @@ if chains_path is not None and chains_path.exists():
     for r in chains["rows"].values():
         if r["model"] in ("TRBM", "RTRBM"):  # they know the next frame; their chains miss it
             assert r["previous, 0"] < 1.15 * chains["order0"] < r["noise, 200"] < r["noise, 25"]
-        else:  # the rEFH's chains find what it knows, from anywhere
+        else:  # the rEFH's chains find nearly what they find from y_{t-1}
             assert r["noise, 25"] < 1.1 * r["previous, 25"]
+            assert r["previous, 0"] < 0.9 * chains["order0"]
 
 # %% [markdown]
 # The TRBM and RTRBM *have* learned the next frame: started from $y_{t-1}$, the mean-field
-# readout alone predicts about as well as ORDER 0 or better. Started from noise, their chains
-# do not get there: they generate balls (the mean pixel of their predictions is that of real
-# frames) in the wrong places, and eight times more steps only close part of the gap. Their
-# conditional $\hat p(y_t \mid u_{t-1})$ has the right mode but a landscape a short chain
-# from noise cannot cross: CD trains it only near the data, where each training chain starts.
-# The rEFH's chains do not have this problem; started from noise or from $y_{t-1}$ they end in
-# the same place. Its joint model must also explain $u_{t-1}$, and that term shapes the whole
-# landscape, not just the neighbourhood of the data: the rEFH's error under the protocol is its
-# error.
+# readout alone predicts about as well as ORDER 0. Started from noise, their chains do not get
+# there: eight times more steps close only part of the gap, and even from $y_{t-1}$, 25 steps
+# carry the chain away from the right frame. Their conditional $\hat p(y_t \mid u_{t-1})$ puts
+# its mode in the right place but leaves a landscape that a short chain cannot cross; CD
+# shapes it only near the data, where each training chain starts.
+#
+# The rEFH's chains are in far better shape: from noise they end within a few percent of where
+# they end from $y_{t-1}$. Its joint model must also explain $u_{t-1}$, which shapes the
+# landscape away from the data too. Yet the mean-field readout from $y_{t-1}$ is well below
+# ORDER 0 for every rEFH here, so the rEFH knows more about the next frame than 25 sampled
+# steps show. The protocol measures the model and its sampler together.
 #
 # > For the poster's RTRBM (0.0059) the protocol evidently worked; with the spec's 102 000
 # > updates of CD-25 its chains may have learned to mix. The `paper` preset runs that; it takes
