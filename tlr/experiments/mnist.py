@@ -274,13 +274,11 @@ def state_probes(model, y_fit: torch.Tensor, y_test: torch.Tensor, image_size: i
     """
     with torch.no_grad():
         u_fit, u_test = model.filter(y_fit)[1:].cpu(), model.filter(y_test)[1:].cpu()
-    out = {}
-    for key, target in (("position", lambda y: centre_of_mass(y.cpu(), image_size)[1:]),
-                        ("velocity", lambda y: centre_of_mass(y.cpu(), image_size).diff(dim=0))):
-        a, b = target(y_fit).double(), target(y_test).double()
-        out[f"{key}_r2"] = sum(velocity_r2(u_fit, a[..., k], u_test, b[..., k])
-                               for k in range(2)) / 2
-    return out
+    c_fit, c_test = (centre_of_mass(y.cpu(), image_size) for y in (y_fit, y_test))
+    targets = {"position": (c_fit[1:], c_test[1:]),
+               "velocity": (c_fit.diff(dim=0), c_test.diff(dim=0))}
+    return {f"{key}_r2": sum(velocity_r2(u_fit, a.double()[..., k], u_test, b.double()[..., k])
+                             for k in range(2)) / 2 for key, (a, b) in targets.items()}
 
 
 # -------------------------------------------------------------------------------- runners
