@@ -29,15 +29,16 @@
 # This chapter builds the data exactly as Sutskever's script does, explains the prediction
 # protocol and why the Gibbs chain is clamped, and runs the models on a CPU-sized preset.
 #
-# > **Status: Table 2 is not reproduced yet.** ORDER 0 matches the spec's re-simulation. The
-# > spec's harmonium protocol (§9.5: one 100-frame sequence per update, CD-25, 255 epochs of
-# > 400 sequences, about 100 000 updates) takes hours per model on a CPU and has not been run.
-# > The live run below is far shorter and its models are undertrained. In the saved longer runs
-# > at the end, the rEFH with the spec's CD-25 gets just below ORDER 0 after 40 000 updates
-# > (the poster's rEFH: 0.0067, about half of ORDER 0), and the VAEs come within a few percent
-# > of ORDER 0 without getting below it. The TRBM and RTRBM
-# > have learned the next frame, but their 25-step chains from noise do not find it: the
-# > section "Where the chains go wrong" shows this.
+# > **Status: Table 2 is reproduced in its ordering, not in its numbers.** ORDER 0 matches the
+# > spec's re-simulation. With the spec's harmonium protocol (§9.5: one 100-frame sequence per
+# > update, CD-25, 255 epochs of 400 sequences, 102 000 updates; two to two and a half hours
+# > per model on one CPU core) both the rEFH and the RTRBM predict the next frame better than
+# > copying the last one, and the RTRBM better than the rEFH, as on the poster; but by 7% and
+# > 13%, where the poster has 44% and 51%. The VAEs come within a few percent of ORDER 0
+# > without getting below it. The section "Where the chains go wrong" shows where the gap
+# > lies: in the 25-step chains from noise that the protocol prescribes. Started from the
+# > previous frame, the same RTRBM's chains predict at the poster's level. The live run below
+# > is far shorter than any of this and its models are undertrained.
 #
 # > Our own commentary is set in blockquotes like this one. "Spec §n" points to the project's
 # > reference notes (`experiments.md`), which trace every setting to its source.
@@ -62,9 +63,10 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
 
+from tlr.cli import apply_overrides
 from tlr.data.balls import BallsConfig, frames_to_images, order0_mse, simulate_balls
 from tlr.evaluation.prediction import rollout
-from tlr.experiments.balls import PRESETS, build_model, run, test_data
+from tlr.experiments.balls import PRESETS, build_model, run, sequences, test_data
 from tlr.provenance import find_results
 from tlr.rng import make_generator
 from tlr.train import load_checkpoint
@@ -348,11 +350,17 @@ HTML(animate_frames(side_by_side([frames_to_images(p) for p in panels]), interva
 #     --json results/balls/medium_cd25_e100_seed0.json
 # python -m tlr run balls --preset paper --models "ORDER 0,rVAE,TVAE,rVAE-BPTT" --seed 0 \
 #     --json results/balls/paper_vae_seed0.json
+# python -m tlr run balls --preset paper --models "ORDER 0,rEFH" --seed 0 \
+#     --checkpoint-dir ckpt --json results/balls/paper_refh_seed0.json
+# python -m tlr run balls --preset paper --models RTRBM --seed 0 \
+#     --checkpoint-dir ckpt --json results/balls/paper_rtrbm_seed0.json
 # ```
 #
-# The VAEs are cheap enough to run at the `paper` preset (the spec gives no VAE settings; ours
-# are 100 epochs of 400 sequences). For the harmoniums the paper preset (the spec's 102 000
-# updates of CD-25) is runnable but takes hours per model on a CPU; we have not run it yet.
+# The `paper` preset is the spec's: for the harmoniums 102 000 updates of CD-25 each, two hours
+# or more per model on one CPU thread ("train min" in the tables). They ran with `--checkpoint-dir`,
+# which saves a checkpoint after every epoch and resumes from it when the same command is run
+# again (the JSONs record where they resumed and the total training time). The spec gives no
+# settings for the VAEs; ours are 100 epochs of 400 sequences (20 000 Adam updates each).
 
 # %%
 RESULTS = find_results("results/balls")  # None outside a clone (e.g. on Colab)
@@ -419,10 +427,86 @@ if LONG <= set(saved):
 # the training chains matters (early in training it did not: the quick sweep above). The spec's
 # 102 000 updates are two and a half times more. The VAEs, at the paper preset (20 000 Adam
 # updates each), are within a few percent of ORDER 0 and above it; the rVAE is the best of the
-# three, and rVAE-BPTT is no better than the local rule. The TRBM and RTRBM score no better
-# than a blank frame, although their filtered states describe the current frame well
-# (`reconstruction_mse` in the runner's details: below 0.001 per pixel, a tenth of ORDER 0's
-# error).
+# three, and rVAE-BPTT is no better than the local rule. The TRBM and RTRBM of the medium
+# preset (CD-5) score no better than a blank frame, although their filtered states describe
+# the current frame well (`reconstruction_mse` in the runner's details: below 0.001 per pixel,
+# a tenth of ORDER 0's error).
+#
+# ### Table 2 at the spec's budget
+#
+# The `paper` runs give the rEFH and the RTRBM the spec's 102 000 updates of CD-25. Their
+# validation error (10 sequences, scored by the protocol every 25 epochs) next to that of the
+# shorter runs, against the number of updates; the dashed line is ORDER 0 on the same
+# validation sequences:
+
+# %%
+HARMONIUMS = ("rEFH", "TRBM", "RTRBM")
+val = sequences(PRESETS["paper"].n_val, PRESETS["paper"], SEED, "balls/sutskever/val")
+order0_val = order0_mse(val.transpose(0, 1))
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+for res in saved.values():
+    h = apply_overrides(PRESETS[res["preset"]], res.get("overrides", {})).harmonium
+    for name, d in res["details"].items():
+        if name in HARMONIUMS and d.get("curve"):
+            ax = axes[0] if name == "rEFH" else axes[1]
+            ax.plot([e * h.n_seq // h.seqs_per_update for e in d["epochs"]], d["curve"], "o-",
+                    ms=3, lw=2 if res["preset"] == "paper" else 1,
+                    label=f"{name}, CD-{h.n_cd_steps}, {h.n_epochs} epochs ({res['preset']})")
+for ax, title in zip(axes, ("rEFH", "TRBM and RTRBM"), strict=True):
+    ax.axhline(order0_val, color="k", ls="--", lw=1, label="ORDER 0")
+    ax.set(xlabel="updates", xscale="log", yscale="log", title=title)
+    ax.legend(fontsize=7)
+axes[0].set_ylabel("validation MSE per pixel")
+fig.tight_layout()
+
+# %% [markdown]
+# Table 2 beside the poster, from the saved runs with the spec's settings (the `paper`
+# preset; the TRBM's row comes from the medium preset until its paper run is saved):
+
+# %%
+def table2_row(name: str) -> tuple[float, str] | None:
+    """The saved score of ``name`` at the paper preset, else the medium preset's."""
+    for preset_name in ("paper", "medium"):
+        for stem, res in saved.items():
+            if (res["preset"] == preset_name and not res.get("overrides")
+                    and name in res["results"]):
+                return res["results"][name]["mse"], stem
+    return None
+
+
+table2 = {name: table2_row(name) for name in ("ORDER 0", "TRBM", "rEFH", "RTRBM", "rVAE")}
+rows = ["| model | poster | ours | ours / ORDER 0 | run |", "|---|---:|---:|---:|---|"]
+ours0 = table2["ORDER 0"][0]
+rows += [f"| {name} | {POSTER[name]:.4f} | {mse:.4f} | {mse / ours0:.2f} | `{stem}` |"
+         if name in POSTER else f"| {name} | — | {mse:.4f} | {mse / ours0:.2f} | `{stem}` |"
+         for name, (mse, stem) in table2.items()]
+display(Markdown("\n".join(rows)))
+if {"paper_refh_seed0", "paper_rtrbm_seed0"} <= set(saved):
+    refh_p = saved["paper_refh_seed0"]["results"]["rEFH"]["mse"]
+    rtrbm_p = saved["paper_rtrbm_seed0"]["results"]["RTRBM"]["mse"]
+    order0_p = saved["paper_refh_seed0"]["results"]["ORDER 0"]["mse"]
+    print(f"paper preset, 1 - MSE / ORDER 0: rEFH {1 - refh_p / order0_p:.1%}, "
+          f"RTRBM {1 - rtrbm_p / order0_p:.1%} (poster: rEFH {1 - 0.0067 / 0.0120:.1%}, "
+          f"RTRBM {1 - 0.0059 / 0.0120:.1%})")
+    assert rtrbm_p < refh_p < order0_p  # the poster's ordering
+    assert refh_p < saved["medium_cd25_e100_seed0"]["results"]["rEFH"]["mse"]
+    assert refh_p > 0.8 * order0_p and rtrbm_p > 0.8 * order0_p  # far from the poster's margins
+    c_refh = dict(zip(saved["paper_refh_seed0"]["details"]["rEFH"]["epochs"],
+                      saved["paper_refh_seed0"]["details"]["rEFH"]["curve"], strict=True))
+    c_rtrbm = dict(zip(saved["paper_rtrbm_seed0"]["details"]["RTRBM"]["epochs"],
+                       saved["paper_rtrbm_seed0"]["details"]["RTRBM"]["curve"], strict=True))
+    assert c_rtrbm[200] > c_refh[200] and c_rtrbm[225] < c_refh[225]  # overtakes at 200-225
+
+# %% [markdown]
+# With the spec's budget both models learn to predict the next frame better than ORDER 0, and
+# the ordering is the poster's: RTRBM, then rEFH, then copying the last frame. The margins are
+# not: the poster's rEFH and RTRBM are about half of ORDER 0, ours are within 15% of it. The
+# RTRBM, which with CD-5 never got past a blank frame, improves steadily with CD-25 and
+# overtakes the rEFH in the last fifth of training. At equal numbers of updates the shorter
+# runs lie *below* the paper run: the hyperbolic schedule takes the learning rate to zero at
+# the last epoch of each run, so a shorter run anneals sooner. The paper rEFH ends only a
+# little below the 40 000-update CD-25 run. Where the remaining gap to the poster lies is the
+# subject of the next section.
 #
 # ### Where the chains go wrong
 #
@@ -435,32 +519,42 @@ if LONG <= set(saved):
 # $y_t$ is predicted.
 
 # %%
-chains_path = RESULTS / "chain_starts_seed0.json" if RESULTS else None
-if chains_path is not None and chains_path.exists():
-    chains = json.loads(chains_path.read_text())
+chain_rows, chain_files = {}, []
+for fname in ("chain_starts_seed0.json", "chain_starts_paper_seed0.json"):
+    path = RESULTS / fname if RESULTS else None
+    if path is not None and path.exists():
+        chains = json.loads(path.read_text())
+        chain_rows.update(chains["rows"])
+        chain_files.append(f"`{fname}` ({chains['preset']} checkpoints, "
+                           f"git {chains['provenance']['git'][:12]})")
+if chain_rows:  # both files score the first 100 sequences of the same 200-sequence test set
+    order0_100 = chains["order0"]
     cols = ["noise, 25", "noise, 200", "previous, 25", "previous, 0"]
     rows = [f"| checkpoint | updates | CD | {' | '.join(cols)} |",
             "|---|---:|---:|" + "---:|" * 4]
     rows += [f"| {label} | {r['updates']} | {r['n_cd_steps']} | "
              + " | ".join(f"{r[c]:.4f}" for c in cols) + " |"
-             for label, r in chains["rows"].items()]
-    display(Markdown(f"`{chains_path.name}` ({chains['preset']} test set, first "
-                     f"{chains['n_test']} sequences; ORDER 0 on them: {chains['order0']:.4f}; "
-                     f"git {chains['provenance']['git'][:12]})\n\n" + "\n".join(rows)))
-    for r in chains["rows"].values():
-        if r["model"] in ("TRBM", "RTRBM"):  # they know the next frame; their chains miss it
-            assert r["previous, 0"] < 1.15 * chains["order0"] < r["noise, 200"] < r["noise, 25"]
-        else:  # the rEFH's chains find nearly what they find from y_{t-1}
+             for label, r in chain_rows.items()]
+    display(Markdown("; ".join(chain_files) + f". First {chains['n_test']} test sequences; "
+                     f"ORDER 0 on them: {order0_100:.4f}.\n\n" + "\n".join(rows)))
+    for r in chain_rows.values():
+        if r["model"] == "rEFH":  # its chains find nearly what they find from y_{t-1}
             assert r["noise, 25"] < 1.1 * r["previous, 25"]
-            assert r["previous, 0"] < 0.9 * chains["order0"]
+            assert r["previous, 0"] < 0.9 * order0_100
+            assert min(r[c] for c in cols) > 0.8 * order0_100  # none near the poster's 0.56
+        elif r["n_cd_steps"] == 5:  # they know the next frame; their chains miss it
+            assert r["previous, 0"] < 1.15 * order0_100 < r["noise, 200"] < r["noise, 25"]
+        else:  # the paper-preset RTRBM: longer chains help; from y_{t-1}, poster level
+            assert r["previous, 25"] < r["noise, 200"] < r["noise, 25"] < order0_100
+            assert r["previous, 25"] < 0.5 * order0_100
 
 # %% [markdown]
-# The TRBM and RTRBM *have* learned the next frame: started from $y_{t-1}$, the mean-field
-# readout alone predicts about as well as ORDER 0. Started from noise, their chains do not get
-# there: eight times more steps close only part of the gap, and even from $y_{t-1}$, 25 steps
-# carry the chain away from the right frame. Their conditional $\hat p(y_t \mid u_{t-1})$ puts
-# its mode in the right place but leaves a landscape that a short chain cannot cross; CD
-# shapes it only near the data, where each training chain starts.
+# The CD-5 TRBM and RTRBM *have* learned the next frame: started from $y_{t-1}$, the
+# mean-field readout alone predicts about as well as ORDER 0. Started from noise, their chains
+# do not get there: eight times more steps close only part of the gap, and even from
+# $y_{t-1}$, 25 steps carry the chain away from the right frame. Their conditional
+# $\hat p(y_t \mid u_{t-1})$ puts its mode in the right place but leaves a landscape that a
+# short chain cannot cross; CD shapes it only near the data, where each training chain starts.
 #
 # The rEFH's chains are in far better shape: from noise they end within a few percent of where
 # they end from $y_{t-1}$. Its joint model must also explain $u_{t-1}$, which shapes the
@@ -468,9 +562,18 @@ if chains_path is not None and chains_path.exists():
 # ORDER 0 for every rEFH here, so the rEFH knows more about the next frame than 25 sampled
 # steps show. The protocol measures the model and its sampler together.
 #
-# > For the poster's RTRBM (0.0059) the protocol evidently worked; with the spec's 102 000
-# > updates of CD-25 its chains may have learned to mix. The `paper` preset runs that; it takes
-# > hours per model on a CPU, and we have not run it.
+# The spec's budget changes the RTRBM most. After 102 000 updates of CD-25 its chains from
+# noise beat ORDER 0, and eight times longer chains do better still; started from $y_{t-1}$,
+# 25 steps predict at about **half of ORDER 0, the poster's level** for the RTRBM. This RTRBM
+# has learned what the poster's has; 25 steps from a noise frame do not reach it. The
+# paper-preset rEFH is different: whatever the chain's start and length, and with the
+# mean-field readout alone, it stays within 20% of ORDER 0. The rEFH's gap to the poster
+# (0.0067, 56% of ORDER 0) lies in what it has learned, not in its sampler.
+#
+# > Two readings of the remaining gap, neither tested here: the poster's chains may have been
+# > started closer to the data than the released code's uniform noise (§9.6); and its data
+# > may be Makin's port (the poster's ORDER 0, 0.0120, lies between our two renderers'), on
+# > which the numbers differ. `--set variant=port` runs the port's data.
 
 # %%
 if {"medium_seed0", "medium_trbm_cd25_seed0"} <= set(saved):
