@@ -577,9 +577,10 @@ if chain_rows:  # both files score the first 100 sequences of the same 200-seque
 # After 102 000 updates of CD-25 its chains from noise beat ORDER 0, and eight times longer
 # chains do better still; started from $y_{t-1}$, 25 steps predict at about **half of
 # ORDER 0, the poster's level** for the RTRBM. This RTRBM has learned what the poster's has;
-# 25 steps from a noise frame do not reach it. The paper-preset rEFH is different: whatever the chain's start and length, and with the
-# mean-field readout alone, it stays within 20% of ORDER 0. The rEFH's gap to the poster
-# (0.0067, 56% of ORDER 0) lies in what it has learned, not in its sampler.
+# 25 steps from a noise frame do not reach it. The paper-preset rEFH is different: whatever
+# the chain's start and length, and with the mean-field readout alone, it stays within 20% of
+# ORDER 0. The rEFH's gap to the poster (0.0067, 56% of ORDER 0) lies in what it has learned,
+# not in its sampler.
 #
 # > Two readings of the remaining gap: the poster's chains may have been started closer to
 # > the data than the released code's uniform noise (§9.6; not tested here); and its data may
