@@ -69,7 +69,7 @@ from IPython.display import HTML, Markdown, display
 from tlr.cli import apply_overrides
 from tlr.data.balls import BallsConfig, frames_to_images, order0_mse, simulate_balls
 from tlr.evaluation.prediction import rollout
-from tlr.experiments.balls import PRESETS, build_model, run, sequences, test_data
+from tlr.experiments.balls import PRESETS, build_model, run, test_data, val_data
 from tlr.provenance import find_results
 from tlr.rng import make_generator
 from tlr.train import load_checkpoint
@@ -444,8 +444,7 @@ if LONG <= set(saved):
 
 # %%
 HARMONIUMS = ("rEFH", "TRBM", "RTRBM")
-val = sequences(PRESETS["paper"].n_val, PRESETS["paper"], SEED, "balls/sutskever/val")
-order0_val = order0_mse(val.transpose(0, 1))
+order0_val = order0_mse(val_data(PRESETS["paper"], SEED).transpose(0, 1))
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
 for res in saved.values():
     if "variant" in res.get("overrides", {}):  # other data: another ORDER 0
@@ -469,30 +468,26 @@ fig.tight_layout()
 # preset; our settings for the rVAE, whose row the poster does not have):
 
 # %%
-def table2_row(name: str) -> tuple[float, str] | None:
-    """The saved score of ``name`` at the paper preset, else the medium preset's."""
-    for preset_name in ("paper", "medium"):
-        for stem, res in saved.items():
-            if (res["preset"] == preset_name and not res.get("overrides")
-                    and name in res["results"]):
-                return res["results"][name]["mse"], stem
-    return None
-
-
-table2 = {name: table2_row(name) for name in ("ORDER 0", "TRBM", "rEFH", "RTRBM", "rVAE")}
+paper = {}  # model: (MSE, run) from the paper-preset runs without overrides, first run first
+for stem, res in saved.items():
+    if res["preset"] == "paper" and not res.get("overrides"):
+        for name, r in res["results"].items():
+            paper.setdefault(name, (r["mse"], stem))
+names = [n for n in ("ORDER 0", "TRBM", "rEFH", "RTRBM", "rVAE") if n in paper]
 rows = ["| model | poster | ours | ours / ORDER 0 | run |", "|---|---:|---:|---:|---|"]
-ours0 = table2["ORDER 0"][0]
-rows += [f"| {name} | {POSTER[name]:.4f} | {mse:.4f} | {mse / ours0:.2f} | `{stem}` |"
-         if name in POSTER else f"| {name} | — | {mse:.4f} | {mse / ours0:.2f} | `{stem}` |"
-         for name, (mse, stem) in table2.items()]
+for name in names:
+    mse, stem = paper[name]
+    poster = f"{POSTER[name]:.4f}" if name in POSTER else "—"
+    rows.append(f"| {name} | {poster} | {mse:.4f} | {mse / paper['ORDER 0'][0]:.2f} | `{stem}` |")
 display(Markdown("\n".join(rows)))
 if {"paper_refh_seed0", "paper_rtrbm_seed0", "paper_trbm_seed0"} <= set(saved):
     refh_p = saved["paper_refh_seed0"]["results"]["rEFH"]["mse"]
     rtrbm_p = saved["paper_rtrbm_seed0"]["results"]["RTRBM"]["mse"]
     order0_p = saved["paper_refh_seed0"]["results"]["ORDER 0"]["mse"]
     print(f"paper preset, 1 - MSE / ORDER 0: rEFH {1 - refh_p / order0_p:.1%}, "
-          f"RTRBM {1 - rtrbm_p / order0_p:.1%} (poster: rEFH {1 - 0.0067 / 0.0120:.1%}, "
-          f"RTRBM {1 - 0.0059 / 0.0120:.1%})")
+          f"RTRBM {1 - rtrbm_p / order0_p:.1%} (poster: rEFH "
+          f"{1 - POSTER['rEFH'] / POSTER['ORDER 0']:.1%}, "
+          f"RTRBM {1 - POSTER['RTRBM'] / POSTER['ORDER 0']:.1%})")
     trbm_p = saved["paper_trbm_seed0"]["results"]["TRBM"]["mse"]
     assert rtrbm_p < refh_p < order0_p < trbm_p  # the poster's ordering
     assert 2.5 < trbm_p / order0_p < 3.5

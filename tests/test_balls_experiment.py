@@ -4,6 +4,7 @@ import dataclasses
 import math
 
 import pytest
+import torch
 
 from tlr.experiments import balls as B
 
@@ -42,6 +43,13 @@ def test_resolution_sets_the_frame_size():
     assert B.build_model("rEFH", small).config.n_obs == 225
     r = B.run(["ORDER 0", "rEFH"], small, seed=0, progress=False)
     assert 0 < r["rEFH"]["mse"] < 1
+
+
+def test_val_data_is_seeded_and_apart_from_the_test_set():
+    val = B.val_data(TINY, 0)
+    assert val.shape == (TINY.T, TINY.n_val, TINY.balls.n_pixels)
+    assert torch.equal(val, B.val_data(TINY, 0))
+    assert not torch.equal(val, B.test_data(TINY, 0)[:, :TINY.n_val])
 
 
 def test_order0_is_the_generator_baseline(results):

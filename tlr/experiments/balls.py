@@ -36,7 +36,7 @@ from tlr.rng import make_generator, torch_threads
 from tlr.train import OptimConfig, train_sequences, train_windows
 
 __all__ = ["HarmoniumRun", "VAERun", "BallsPreset", "PRESETS", "MODELS", "run", "test_data",
-           "build_model", "sequences"]
+           "val_data", "build_model", "sequences"]
 
 @dataclass(frozen=True)
 class HarmoniumRun:
@@ -119,6 +119,11 @@ def test_data(preset: BallsPreset, seed: int) -> torch.Tensor:
     return sequences(preset.n_test, preset, seed, f"balls/{preset.variant}/test")
 
 
+def val_data(preset: BallsPreset, seed: int) -> torch.Tensor:
+    """The validation set (T, n_val, 900) behind the learning curves, apart from the test set."""
+    return sequences(preset.n_val, preset, seed, f"balls/{preset.variant}/val")
+
+
 def build_model(name: str, preset: BallsPreset, generator: torch.Generator | None = None):
     """An untrained model ``name`` with the preset's sizes (the runners and the book use it)."""
     h, v, n_pixels = preset.harmonium, preset.vae, preset.balls.n_pixels
@@ -140,7 +145,7 @@ def build_model(name: str, preset: BallsPreset, generator: torch.Generator | Non
 
 def _evaluator(preset: BallsPreset, seed: int):
     """Validation one-step MSE during training (a few sequences, separate from the test set)."""
-    val = sequences(preset.n_val, preset, seed, f"balls/{preset.variant}/val")
+    val = val_data(preset, seed)
 
     def evaluate(model) -> float:
         g = make_generator(seed, "balls/val-gibbs")
