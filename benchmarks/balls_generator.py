@@ -1,8 +1,8 @@
-"""Benchmark: bouncing-balls generation, 4000 sequences x 100 frames (spec §9.3 training set), CPU.
+"""Benchmark: bouncing-balls generation, 4000 sequences x 100 frames (Sources §9.3 training set), CPU.
 
 Times ``tlr.data.balls.simulate_balls`` end to end (start states, physics, 30 x 30 rendering)
 for Sutskever's generator and Makin's port, and reports the physics / rendering split and the
-ORDER 0 MSE of the generated data as a sanity check (spec §12.3: 0.0131 / 0.0117).
+ORDER 0 MSE of the generated data as a sanity check (Sources §12.3: 0.0131 / 0.0117).
 Target: < 30 s on 2 cores.
 
     python benchmarks/balls_generator.py --json benchmarks/results/balls_generator.json \

@@ -43,8 +43,8 @@
 # > or length brings it near the poster's number. The live run below is far shorter than any
 # > of this and its models are undertrained.
 #
-# > Our own commentary is set in blockquotes like this one. "Spec §n" points to the project's
-# > reference notes (`experiments.md`), which trace every setting to its source.
+# > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of the
+# > appendix {ref}`Sources and protocols <sources>`, which traces every setting to its primary source.
 
 # %% tags=["remove-input"]
 import subprocess
@@ -66,7 +66,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
 
-from tlr.cli import apply_overrides
+from tlr.experiments.common import apply_overrides
 from tlr.data.balls import BallsConfig, frames_to_images, order0_mse, simulate_balls
 from tlr.evaluation.prediction import rollout
 from tlr.experiments.balls import PRESETS, build_model, run, test_data, val_data
@@ -85,7 +85,7 @@ print(f"preset {preset.name!r}, seed {SEED}")
 # %% [markdown]
 # ## The generator
 #
-# Sutskever's script (spec §9.2) simulates $n = 3$ balls of radius $r = 1.2$ and equal mass in
+# Sutskever's script ({ref}`Sources §9.2 <sources-9-2>`) simulates $n = 3$ balls of radius $r = 1.2$ and equal mass in
 # a $10 \times 10$ box. The initial velocities are drawn from a standard normal and scaled
 # *jointly*, so that the total kinetic energy is fixed: $\sum_i \lVert v_i \rVert^2 = 0.5^2$.
 # Each frame advances the balls by two sub-steps of length $0.5$; a ball that crosses a wall
@@ -151,10 +151,10 @@ HTML(animate_frames(imgs[:40], interval=80, height=2.2, dpi=100))
 # %% [markdown]
 # ### ORDER 0 and the two renderers
 #
-# The simplest prediction of a frame is the previous frame (ORDER 0, spec §9.7). Its error
+# The simplest prediction of a frame is the previous frame (ORDER 0, {ref}`Sources §9.7 <sources-9-7>`). Its error
 # per pixel depends on how the balls are drawn. Makin's MATLAB port of the generator, which
 # produced the data behind the rEFH papers, multiplies by $r^2$ where Sutskever divides: its
-# balls have an effective radius $1/r \approx 0.83$ instead of $1.2$ (spec §9.4). The poster's
+# balls have an effective radius $1/r \approx 0.83$ instead of $1.2$ ({ref}`Sources §9.4 <sources-9-4>`). The poster's
 # 0.0120 lies between the two:
 
 # %%
@@ -166,7 +166,7 @@ display(Markdown("| generator | ORDER 0, MSE per pixel (200 sequences) |\n|---|-
 assert o0["port"] < 0.0120 < o0["sutskever"]
 
 # %% [markdown]
-# > Which generator the poster used is not known (spec §13). We use Sutskever's by default;
+# > Which generator the poster used is not known ({ref}`Sources §13 <sources-13>`). We use Sutskever's by default;
 # > `BallsConfig.preset("port")` and `python -m tlr run balls --set variant=port` give the
 # > port. A per-pixel MSE is the spec's unit; papers that report per-frame errors sum over the
 # > 900 pixels (multiply by 900).
@@ -176,7 +176,7 @@ assert o0["port"] < 0.0120 < o0["sutskever"]
 #
 # The harmoniums of {doc}`harmoniums` need only one change: the observation group is now 900
 # Bernoulli units, one per pixel, with the pixel intensities in $[0, 1]$ as their data
-# (`obs_type="bernoulli"`). The hidden layer has 400 units (spec §9.5). Training follows
+# (`obs_type="bernoulli"`). The hidden layer has 400 units ({ref}`Sources §9.5 <sources-9-5>`). Training follows
 # Makin's bouncing-balls settings: each update sees one whole 100-frame sequence, whose states
 # $u_{t-1}$ are recomputed by a mean-field pass with the current weights; the first 30 updates
 # train a static harmonium on the frames alone (CD-5); after that every update is CD-25 on the
@@ -199,7 +199,7 @@ print(build_model("rEFH", preset).efh)
 #
 # How well does a model know where the balls go next? Filter a test sequence on its true
 # frames, which gives the state $u_{t-1}$ at every step, and ask the model for frame $t$ given
-# $u_{t-1}$ alone (spec §9.6). For a harmonium the answer is the conditional
+# $u_{t-1}$ alone ({ref}`Sources §9.6 <sources-9-6>`). For a harmonium the answer is the conditional
 # $\hat p(y_t \mid u_{t-1}) = \sum_{x} \hat p(x, y_t \mid u_{t-1})$, which has no closed form:
 # the hidden layer couples the pixels. But both conditionals of $\hat p(x, y \mid u_{t-1})$
 # are easy, so Gibbs sampling with $u_{t-1}$ *clamped* draws from it:
@@ -259,7 +259,7 @@ fig.tight_layout()
 # ### Can a few CPU minutes do it?
 #
 # We looked for a way to make the rEFH beat ORDER 0 within a quick preset's few minutes and
-# did not find one. `results/balls/quick_sweep.py` trains the rEFH exactly as `run` does,
+# did not find one. `python -m tlr analyze balls-quick-sweep` trains the rEFH exactly as `run` does,
 # changing one thing at a time, and scores it on the quick preset's 50 test sequences
 # (one CPU thread, on a shared machine):
 
@@ -514,11 +514,11 @@ if {"paper_refh_seed0", "paper_rtrbm_seed0", "paper_trbm_seed0"} <= set(saved):
 # ### Where the chains go wrong
 #
 # The protocol asks two things of a model at once: to know the next frame, and to reach it
-# with 25 steps of a Gibbs chain that starts from noise. `results/balls/chain_starts.py`
-# separates them, on the checkpoints of the runs above: the spec's chain; the same chain run
+# with 25 steps of a Gibbs chain that starts from noise. `python -m tlr analyze balls-chain-starts`
+# separates them, on the checkpoints of the runs above: the protocol's chain; the same chain run
 # eight times longer; and the chain started from the true previous frame $y_{t-1}$ instead of
 # noise, with 25 steps and with none (the mean-field readout alone). Starting from $y_{t-1}$
-# is not the spec's protocol, but it is a fair predictor: $y_{t-1}$ has been observed when
+# is not the authors' protocol, but it is a fair predictor: $y_{t-1}$ has been observed when
 # $y_t$ is predicted.
 
 # %%

@@ -29,8 +29,8 @@
 # gradient, and then assembles the rEFH, TRBM and RTRBM from the same parts. It ends with a
 # short rEFH training run on the population-code data of the previous chapter.
 #
-# > Our own commentary is set in blockquotes like this one. "Spec §n" points to the project's
-# > reference notes, which trace each setting to Makin's released MATLAB code (`jgmakin/rbmish`).
+# > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of the
+# > appendix {ref}`Sources and protocols <sources>`, which traces every setting to its primary source.
 
 # %% tags=["remove-input"]
 import subprocess
@@ -56,14 +56,14 @@ import torch.nn.functional as F
 from tlr.data import PPCConfig, simulate
 from tlr.evaluation import torus_mse
 from tlr.evaluation.readout import com_readout
-from tlr.experiments.ppc import PRESETS, REFH_PAPER, TRBM_PAPER
+from tlr.experiments.ppc import PRESETS, REFH_PAPER, TRBM_PAPER, val_data
 from tlr.filters import order0
 from tlr.models.efh import EFH, unit_mean
 from tlr.models.refh import REFH, REFHConfig
 from tlr.models.rtrbm import RTRBM, bptt_term
 from tlr.models.trbm import TRBM
 from tlr.rng import make_generator
-from tlr.train import OptimConfig, train_online
+from tlr.train import OptimConfig, fit
 
 # The tensors here are tiny and the loops are in Python: extra threads only add overhead
 # (and fight each other on a shared CPU).
@@ -235,7 +235,7 @@ assert torch.allclose(closed, brute, atol=1e-12)
 # where $T$ is the Gibbs transition matrix and $p_{\text{data}}T^k$ the distribution after $k$
 # steps. As $k \to \infty$, $p_{\text{data}}T^k \to p_{\text{model}}$ and CD-$k$ becomes the
 # exact gradient; for small $k$ it is biased. `contrastive_divergence` runs the chain and
-# `cd_gradients` turns its statistics into descent directions (spec §5.3):
+# `cd_gradients` turns its statistics into descent directions ({ref}`Sources §5.3 <sources-5-3>`):
 
 # %%
 print(inspect.getsource(EFH.contrastive_divergence))
@@ -421,7 +421,7 @@ plot_cd_vs_exact(k=1);
 # of 40 it would be $\sqrt{500} \approx 22$ times larger, 0.1 to 0.2, which is below CD-1's bias
 # here but far above CD-25's.
 #
-# > Makin's rEFH uses CD-1 (spec §5.3) and his TRBM/RTRBM CD-25 (spec §6.4). The figure is for a
+# > Makin's rEFH uses CD-1 ({ref}`Sources §5.3 <sources-5-3>`) and his TRBM/RTRBM CD-25 ({ref}`Sources §6.4 <sources-6-4>`). The figure is for a
 # > tiny model. In a harmonium with 240 hidden units the bias cannot be measured this way
 # > ($2^{240}$ hidden states, unbounded counts), which is one reason to judge the learned
 # > models by their filtering error rather than by how well they fit $p(v)$.
@@ -459,7 +459,7 @@ interact(plot_cd_vs_exact, k=IntSlider(value=1, min=1, max=50),
 #
 # > The poster writes $W_x$ in $\hat p(\hat x_t \mid \cdot)$ but $W_u$ in
 # > $\hat p(\hat u_{t-1} \mid \cdot)$. Both conditionals come from one energy only if the two are
-# > the same matrix, as $W_y$ is for the observations (spec §5.1, §13 q9). `tlr` ties them: the
+# > the same matrix, as $W_y$ is for the observations ({ref}`Sources §5.1 <sources-5-1>`, §13 q9). `tlr` ties them: the
 # > rEFH is an `EFH` with the groups `[("bernoulli", n_hidden), ("poisson", 15)]`, and its
 # > `W[0]` is the poster's $W_u^\top = W_x^\top$ (our row-vector convention transposes every
 # > $W$).
@@ -529,7 +529,7 @@ ppc_data = simulate(40, 50, seed=SEED, stream="book/harmoniums/one-update")
 t = 10
 u_prev = refh.filter(ppc_data.y[:t])[-1]                 # u_{t-1}: hidden means, in (0, 1)
 y_t = ppc_data.y[t]
-u_t = refh.update(y_t, u_prev, make_generator(SEED, "book/harmoniums/update"))
+u_t = refh.update(y_t[None], u_prev, make_generator(SEED, "book/harmoniums/update")).u
 grads = {name: p.grad for name, p in refh.named_parameters()}
 cd = refh.efh.contrastive_divergence([u_prev, y_t], 1, make_generator(SEED,
                                                                        "book/harmoniums/update"))
@@ -542,11 +542,11 @@ poster_names = {"efh.W.0": "W_u", "efh.W.1": "W_y", "efh.b_vis.0": "b_u",
                 "efh.b_vis.1": "b_y", "efh.b_hid": "b_x"}
 print("gradient norms:", {poster_names[n]: f"{gr.norm():.3g}" for n, gr in grads.items()})
 assert torch.allclose(grads["efh.b_vis.0"], (u_neg - u_prev).mean(0))  # b_u: <u>- - <u>+
-assert grads["efh.b_vis.0"].abs().sum() > 0 and torch.allclose(u_t, refh.step(y_t, u_prev))
+assert grads["efh.b_vis.0"].abs().sum() > 0 and torch.allclose(u_t, refh.efh.hidden_mean([u_prev, y_t]))
 assert not u_t.requires_grad  # no graph is kept: nothing to backpropagate through time
 
 # %% [markdown]
-# > At initialisation the weights are tiny ($\mathcal{N}(0, 0.005^2)$, spec §5.2), so the
+# > At initialisation the weights are tiny ($\mathcal{N}(0, 0.005^2)$, {ref}`Sources §5.2 <sources-5-2>`), so the
 # > reconstructions are close to coin flips and Poisson noise around the mean rate: the signal is
 # > mostly noise. What matters is that it exists. The TRBM below never reconstructs
 # > $u_{t-1}$, and its $b_u$ gradient is exactly zero.
@@ -555,7 +555,7 @@ assert not u_t.requires_grad  # no graph is kept: nothing to backpropagate throu
 #
 # The TRBM (Sutskever & Hinton 2007) and the RTRBM (Sutskever, Hinton & Taylor 2008) condition
 # on the past instead of modelling it. In the versions of Makin's code that the rEFH was
-# compared against (spec §6.2), both feed in the mean-field state $r_{t-1} = \bar x_{t-1}$,
+# compared against ({ref}`Sources §6.2 <sources-6-2>`), both feed in the mean-field state $r_{t-1} = \bar x_{t-1}$,
 # recomputed with the current weights, and use it only as a *dynamic hidden bias*:
 #
 # $$
@@ -586,7 +586,7 @@ assert torch.equal(trbm_stats.v_neg[0], u_prev) and torch.all(trbm_grads[2] == 0
 # sum through the chain of $r_t$. Write $D_t = x_t^+ - \bar x_t^-$ for the CD statistic at
 # step $t$ (the gradient of $\log p(y_t \mid r_{t-1})$ with respect to the hidden
 # pre-activation) and $G_t$ for the gradient arriving at the pre-activation of $r_t$ from later
-# steps. Then (Makin's `BPTT.m`, spec §6.2)
+# steps. Then (Makin's `BPTT.m`, {ref}`Sources §6.2 <sources-6-2>`)
 #
 # $$
 # G_T = 0, \qquad
@@ -651,12 +651,12 @@ for name, o, fu, lo in zip(("W_u", "W_y", "b_x"), ours, full, local, strict=True
 # descent directions; nothing else differs:
 
 # %%
-print(inspect.getsource(RTRBM._extra_gradients))
+print(inspect.getsource(TRBM._gradients))
 
 # %% [markdown]
 # ## Three ways to use the past
 #
-# (Spec §6.3.) All three share the network $[u_{t-1}, y_t] \leftrightarrow x_t$, the filter
+# ({ref}`Sources §6.3 <sources-6-3>`.) All three share the network $[u_{t-1}, y_t] \leftrightarrow x_t$, the filter
 # $u_t = \sigma(u_{t-1}W_u + y_tW_y + b_x)$ and the CD step; they differ in what they do with
 # $u_{t-1}$.
 #
@@ -670,20 +670,20 @@ print(inspect.getsource(RTRBM._extra_gradients))
 # | temporally local? | yes | no | yes |
 #
 # > The original TRBM (Sutskever & Hinton 2007) fed back *sampled* binary hidden states and had
-# > visible-to-visible connections as well (spec §6.1, from abstracts only). Makin's "TRBM" is the
+# > visible-to-visible connections as well ({ref}`Sources §6.1 <sources-6-1>`, from abstracts only). Makin's "TRBM" is the
 # > RTRBM without its BPTT term, which makes the comparison clean: TRBM vs RTRBM isolates BPTT,
 # > TRBM vs rEFH isolates modelling $u_{t-1}$. On the poster's Table 1 the TRBM (6.0e-4) sits at
 # > KF-1's level, while the rEFH (3.3e-4) and RTRBM (3.1e-4) are close.
 #
 # ## Training protocols
 #
-# - **rEFH, online** (spec §5.3): every epoch simulates 40 fresh trajectories of 1000 steps; at
+# - **rEFH, online** ({ref}`Sources §5.3 <sources-5-3>`): every epoch simulates 40 fresh trajectories of 1000 steps; at
 #   each step $t$ the model makes one CD-1 update on the 40 rows $[u_{t-1}, y_t]$ and hands
-#   $u_t$ to the next step, starting from $u_0 = 0$ (`tlr.train.train_online`).
-# - **TRBM and RTRBM, sequences** (spec §6.4): every epoch simulates 400 fresh sequences of
+#   $u_t$ to the next step, starting from $u_0 = 0$ (`tlr.train.fit` with `window=1`).
+# - **TRBM and RTRBM, sequences** ({ref}`Sources §6.4 <sources-6-4>`): every epoch simulates 400 fresh sequences of
 #   100 steps; each update recomputes $r_{1:T}$ for one sequence and takes one CD-25 step over
-#   its frames, for 255 epochs (`tlr.train.train_sequences`).
-# - **Optimisers** (spec §5.4, `tlr.train.OptimConfig`): the poster trains "all models with …
+#   its frames, for 255 epochs (`tlr.train.fit` with `batch=1`).
+# - **Optimisers** ({ref}`Sources §5.4 <sources-5-4>`, `tlr.train.OptimConfig`): the poster trains "all models with …
 #   AdaM optimization", learning rate $10^{-4}$, $\beta = (0.9, 0.999)$. Makin used SGD with
 #   momentum and per-parameter-group rates: $\eta_e = 1/(m_0 \cdot 1.1^e)$ and momentum
 #   $0.98 - 0.5/1.1^e$ for the rEFH, with the recurrent rows learning 16 times faster than the
@@ -707,14 +707,14 @@ for name, run_cfg in [("paper rEFH", REFH_PAPER), ("paper TRBM/RTRBM", TRBM_PAPE
 # divided by 1.1 every epoch). After every epoch we filter a validation set of 10 trajectories
 # of 1000 steps and decode the position from the model's reconstruction of the population,
 # $\mathbb{E}[y_t \mid \bar x_t] = \exp(\bar x_t W_y^\top + b_y)$, with the circular centre of mass
-# (spec §5.5), the same readout as ORDER 0 uses on the raw counts.
+# ({ref}`Sources §5.5 <sources-5-5>`), the same readout as ORDER 0 uses on the raw counts.
 
 # %%
 print(inspect.getsource(com_readout))
 
 # %%
 ppc = PPCConfig()
-val = simulate(10, 1000, seed=SEED, stream="ppc/val")   # the validation stream of tlr's runs
+val = val_data(PRESETS["quick"], SEED)  # the validation set of tlr's runs
 mse_order0 = torus_mse(order0(val.y, ppc), val.position, ppc.period)
 
 gen = make_generator(SEED, "book/harmoniums/train")
@@ -731,8 +731,8 @@ def val_mse(model) -> float:
 
 
 t0 = time.perf_counter()
-hist = train_online(small, epoch_data, 30, OptimConfig("adam", lr=1e-3, decay=1.1), gen,
-                    evaluate=val_mse, eval_every=1, progress=False)
+hist = fit(small, epoch_data, 30, OptimConfig("adam", lr=1e-3, decay=1.1), gen, window=1,
+           evaluate=val_mse, eval_every=1, progress=False)
 print(f"{hist.updates} updates in {time.perf_counter() - t0:.1f} s")
 print("validation MSE / 1e-4 by epoch:", " ".join(f"{m * 1e4:.1f}" for m in hist.metric))
 print(f"ORDER 0 on the same validation set: {mse_order0 * 1e4:.2f}e-4")

@@ -37,8 +37,8 @@
 # 3. **Accuracy per second**: validation error against training time in the saved paper-scale
 #    runs, with KF-1 as the reference level.
 #
-# > Our own commentary is set in blockquotes like this one. "Spec §n" points to the project's
-# > reference notes (`experiments.md`), which trace each setting to its source. Every number in
+# > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of the
+# > appendix {ref}`Sources and protocols <sources>`, which traces every setting to its primary source. Every number in
 # > the text below is computed by the cell above it; the measurements were made on a shared
 # > two-core CPU with one thread, so wall times carry the noise of other jobs.
 
@@ -67,17 +67,15 @@ import torch
 from IPython.display import Markdown, display
 
 from tlr.bench import PAIRS, format_bptt_table, run_bptt
-from tlr.data import simulate
 from tlr.evaluation import torus_mse
 from tlr.evaluation.readout import com_readout
 from tlr.evaluation.tradeoff import AlignmentTracker, grouped_alignment, training_curves
-from tlr.experiments.ppc import PRESETS, test_data, train_data
+from tlr.analyses import alignment_batch, alignment_preset
+from tlr.experiments.common import build as build_run_model
+from tlr.experiments.ppc import PPC, PRESETS, epoch_data, test_data, train_data, val_data
 from tlr.filters import fit_kf, run_kf
-from tlr.models.rtrbm import RTRBM
-from tlr.models.rvae import RVAE, RVAEConfig
-from tlr.models.trbm import TRBM, TRBMConfig
 from tlr.rng import make_generator
-from tlr.train import train_windows
+from tlr.train import fit
 
 torch.set_num_threads(1)  # small tensors in Python loops; the saved runs used one thread too
 SEED = 0
@@ -131,13 +129,13 @@ def c_stderr_silenced():
 #   $T$ steps, then **one** Adam step.
 # - **rVAE-BPTT**: the loss over all $T$ steps with the whole graph kept, one backward pass,
 #   **one** Adam step.
-# - **rEFH, local** (*online*): $T$ CD-1 updates as `train_online` runs them, each using only
+# - **rEFH, local** (*online*): $T$ CD-1 updates as `fit(window=1)` runs them, each using only
 #   $u_{t-1}$ and $y_t$ and each followed by an optimiser step: **$T$** steps.
 # - **RTRBM, BPTT**: a mean-field pass over the $T$ steps, CD-25 on all $T \cdot B$ frames at
-#   once, the BPTT recursion over the stored states (spec §6.2), **one** optimiser step.
+#   once, the BPTT recursion over the stored states ({ref}`Sources §6.2 <sources-6-2>`), **one** optimiser step.
 #
 # Two more rows are timed and kept under `details`: the rVAE's **batched** local update (the
-# path `train_windows` actually trains with: the $u_t$ are computed first without a graph,
+# path `fit` actually trains with: the $u_t$ are computed first without a graph,
 # then all $T$ steps are scored in one batched pass; the same gradient as the streamed one),
 # and the **TRBM** (the RTRBM's update without the BPTT term).
 #
@@ -331,7 +329,7 @@ print("live: local flat, BPTT growing; the BPTT peaks equal the saved ones")
 # \lVert g_{\text{BPTT}} \rVert$ (`tlr.evaluation.tradeoff.grouped_alignment`):
 #
 # - **rVAE** (and its BPTT twin, the same network): $\ell_t$ is the negative ELBO of the pair
-#   $(u_{t-1}, y_t)$ (spec §7.1). Both gradients use the same noise draw for the
+#   $(u_{t-1}, y_t)$ ({ref}`Sources §7.1 <sources-7-1>`). Both gradients use the same noise draw for the
 #   reparameterised samples, so every loss value is identical and only the path of the
 #   gradient differs. $u_{t-1} = \nu_{t-1}$ is the encoder's output, so it depends on the
 #   **encoder** parameters only: the **decoder** gradients of the two rules are identical by
@@ -339,7 +337,7 @@ print("live: local flat, BPTT growing; the BPTT peaks equal the saved ones")
 #   informative one.
 # - **TRBM / RTRBM**: the objective is the conditional likelihood of $y_t$ given $u_{t-1}$.
 #   The local gradient is the CD gradient on all frames with $u_{t-1}$ clamped (the TRBM's
-#   update); the BPTT gradient adds the RTRBM's recursion (spec §6.2), computed from the same
+#   update); the BPTT gradient adds the RTRBM's recursion ({ref}`Sources §6.2 <sources-6-2>`), computed from the same
 #   CD samples. The recursion reaches only $W_u$, $W_y$ and the hidden bias $b_x$.
 #
 # > The rEFH is not in this comparison: the library has no BPTT version of its joint
@@ -353,7 +351,7 @@ print("live: local flat, BPTT growing; the BPTT peaks equal the saved ones")
 # 400 sequences per epoch) cut to 20 epochs, with the schedule's decay compressed to match,
 # because the `quick` preset's few short TRBM/RTRBM epochs leave them far from trained. The
 # runs take several minutes (the wall time is printed below), so the chapter loads them from
-# `results/bptt/alignment_seed0.json`, written by `results/bptt/alignment.py`, and re-runs the
+# `results/bptt/alignment_seed0.json`, written by `python -m tlr analyze bptt-alignment`, and re-runs the
 # start live.
 
 # %%
@@ -380,20 +378,12 @@ else:
 
 # %%
 quick, paper = PRESETS["quick"], PRESETS["paper"]
-y_align = simulate(16, 100, seed=SEED, lti=quick.lti, ppc=quick.ppc, stream="bptt/alignment").y
+y_align = alignment_batch(quick, SEED)
 
 
 def build(name: str) -> torch.nn.Module:
-    """``name`` at initialisation, as the PPC runners build it."""
-    if name.startswith("rVAE"):
-        v = quick.vae
-        cfg = RVAEConfig(n_obs=quick.ppc.n_neurons, n_latent=v.n_latent, n_units=v.n_units,
-                         bptt=name.endswith("-BPTT"))
-        return RVAE(cfg, generator=make_generator(SEED, f"ppc/{name}/init"))
-    r = paper.trbm
-    cls = RTRBM if name == "RTRBM" else TRBM
-    return cls(TRBMConfig(n_obs=paper.ppc.n_neurons, n_hidden=r.n_hidden,
-                          n_cd_steps=r.n_cd_steps), generator=make_generator(SEED, f"ppc/{name}"))
+    """``name`` at initialisation, as ``tlr run ppc`` builds it (at the analysis' preset)."""
+    return build_run_model(PPC, name, alignment_preset(name), SEED, torch.device("cpu"))[0]
 
 
 at_init = {name: grouped_alignment(build(name), y_align)
@@ -409,20 +399,19 @@ for name in ("rVAE", "rVAE-BPTT"):
 # %%
 v = quick.vae
 model = build("rVAE")
-val = simulate(10, quick.T_test, seed=SEED, lti=quick.lti, ppc=quick.ppc, stream="ppc/val")
+val = val_data(quick, SEED)
 tracker = AlignmentTracker(y_align, lambda m: torus_mse(com_readout(m, val.y, quick.ppc),
                                                         val.position, quick.ppc.period))
 tracker(model)  # epoch 0
 
 
 def data(epoch: int) -> torch.Tensor:  # the rVAE runner's fresh data of each epoch
-    return simulate(v.n_traj, v.T, seed=SEED, lti=quick.lti, ppc=quick.ppc,
-                    stream=f"ppc/rVAE/epoch{epoch}").y
+    return epoch_data(quick, SEED, "rVAE", epoch, v.n_traj, v.T)
 
 
 t_live = time.perf_counter()
-hist = train_windows(model, data, 8, v.optim, make_generator(SEED, "ppc/rVAE"), window=v.window,
-                     evaluate=tracker, eval_every=4, progress=False)
+hist = fit(model, data, 8, v.optim, make_generator(SEED, "ppc/rVAE"), window=v.window,
+           evaluate=tracker, eval_every=4, progress=False)
 live_rec = tracker.as_dict([0, *hist.epochs])
 print(f"8 epochs in {time.perf_counter() - t_live:.0f} s; epochs {live_rec['epochs']}")
 print("encoder cosine: " + ", ".join(f"{c:.4f}" for c in live_rec["cosine"]["encoder"]))
@@ -517,7 +506,7 @@ for seed in sorted({c.seed for c in curves}):
     kf1_test[seed] = torus_mse(run_kf(fit.params, te.y, paper.lti, paper.ppc), te.position,
                                paper.ppc.period)
     assert all(math.isclose(kf1_test[seed], m, rel_tol=1e-9) for m in saved_kf1)
-    val = simulate(10, paper.T_test, seed=seed, lti=paper.lti, ppc=paper.ppc, stream="ppc/val")
+    val = val_data(paper, seed)
     kf1_val[seed] = torus_mse(run_kf(fit.params, val.y, paper.lti, paper.ppc), val.position,
                               paper.ppc.period)
 print("KF-1 refitted; validation MSE by seed: "

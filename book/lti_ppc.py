@@ -28,8 +28,8 @@
 # quoted from the poster are in quotation marks; the rest of the text explains them and the code.
 #
 # > Our own commentary (judgements, caveats, disagreements with the sources) is set in
-# > blockquotes like this one. "Spec §n" points to the project's reference notes on the poster,
-# > which trace each number to Makin's released MATLAB code (`jgmakin/rbmish`).
+# > blockquotes like this one. "Sources §n" points to a section of the appendix
+# > {ref}`Sources and protocols <sources>`, which traces each number to its primary source.
 
 # %% tags=["remove-input"]
 import subprocess
@@ -56,7 +56,7 @@ from IPython.display import Markdown, display
 from tlr.data import simulate, tuning_curves
 from tlr.evaluation import center_of_mass, torus_mse, wrap_error
 from tlr.evaluation.order import lag_steps
-from tlr.experiments.ppc import PRESETS, run, test_data
+from tlr.experiments.ppc import PRESETS, run, test_data, train_data
 from tlr.filters import (
     fit_kf,
     fit_lds_em,
@@ -96,7 +96,7 @@ print(f"preset {preset.name!r}, seed {SEED}")
 # "second-order (oscillatory!) dynamics, but only position is 'reported' by the neurons".
 # The state $z = [x; v]$ is the position $x$ (rad) and velocity $v$ (rad/s) of a mass $m$ on a
 # spring of stiffness $k$ with damping $b$, $m\dot v = -kx - bv$. One Euler step of length
-# $\Delta t$ gives the transition matrix (spec §2.2, from Makin's `setDynamics.m`):
+# $\Delta t$ gives the transition matrix ({ref}`Sources §2.2 <sources-2-2>`, from Makin's `setDynamics.m`):
 #
 # $$
 # z_{t+1} = A z_t + w_t, \qquad
@@ -149,7 +149,7 @@ assert 1990 < decay_steps < 2010  # the continuous-time 2m/b is 800 steps
 # > and the last term undoes 60 % of the damping. The period, 162 steps, is unaffected.
 # >
 # > The start position is drawn uniformly from $\pm(\pi/3 - 0.05) \approx \pm 1.0$ rad and the
-# > start velocity is essentially zero (spec §2.3). That is five stationary standard deviations:
+# > start velocity is essentially zero ({ref}`Sources §2.3 <sources-2-3>`). That is five stationary standard deviations:
 # > every trajectory begins as a large swing that shrinks only to about 60 % of its size over
 # > the 1000 steps of a sequence, with the noise-driven jitter of about 0.2 rad on top.
 #
@@ -172,7 +172,7 @@ plot_trajectories(data.z, n_show=4);
 # width $\sigma_{tc}$ (a full width at half maximum of 1/6 of the range). The stimulus lives on
 # a ring of period $L = N\Delta = \frac{15}{14}\cdot\frac{2\pi}{3}$, so that the last neuron and
 # the first are neighbours, and each neuron sums the three images of the wrapped stimulus
-# $s_w$ (spec §2.5):
+# $s_w$ ({ref}`Sources §2.5 <sources-2-5>`):
 #
 # $$
 # f_i(s) = \sum_{n \in \{-1, 0, 1\}} \exp\!\left(-\frac{(s_w + nL - s_i)^2}{2\sigma_{tc}^2}\right),
@@ -242,7 +242,7 @@ plot_raster(data.y[:, 0], data.position[:, 0], data.gain[:, 0], ppc, t_max=300);
 # > *expected* precision grows in proportion to the gain, which is how Ma et al. state it.
 #
 # On the ring the preferred stimuli are not points on a line, so the centre of mass is taken
-# relative to the most active neuron $j$ (Makin's `centerNoisyHills.m`, spec §3.3): index every
+# relative to the most active neuron $j$ (Makin's `centerNoisyHills.m`, {ref}`Sources §3.3 <sources-3-3>`): index every
 # neuron by its signed distance $d_i \in \{-7, \dots, 7\}$ from $j$ around the ring, then
 #
 # $$
@@ -260,7 +260,7 @@ print(inspect.getsource(center_of_mass))
 #
 # ORDER 0 (Makin's "sensory" estimate) is $\hat s_t$ itself: a model with no dynamics at all.
 # Every estimate is scored by the torus-wrapped squared error, averaged over all
-# $40 \times 1000$ test steps including $t = 1$, in rad² (spec §5.6):
+# $40 \times 1000$ test steps including $t = 1$, in rad² ({ref}`Sources §5.6 <sources-5-6>`):
 #
 # $$
 # \mathrm{MSE} = \frac{1}{TB} \sum_{t, b} \operatorname{wrap}\!\big(\hat s_{t,b} - s_{t,b}\big)^2,
@@ -308,7 +308,7 @@ plot_binned_variance(n_kept, emp_var[keep], ppc.tuning_std**2, groups[keep]);
 # replace each step's counts by the linear-Gaussian observation
 # $\hat s_t = C z_t + v_t$ with $C = [1, 0]$ and a noise variance that changes every step,
 # $v_t \sim \mathcal{N}(0, R_t)$, $R_t = \sigma_{tc}^2/\sum_i y_t^i$. The Kalman filter then
-# computes $p(z_t \mid \mathbf{y}_{1:t})$ exactly (spec §4.2):
+# computes $p(z_t \mid \mathbf{y}_{1:t})$ exactly ({ref}`Sources §4.2 <sources-4-2>`):
 #
 # $$
 # \begin{aligned}
@@ -345,7 +345,7 @@ print(inspect.getsource(kf_states))
 #
 # KF-true is given $A$ and $\Sigma_x$. The models of the later chapters must learn the dynamics
 # from spike counts alone, and two learned Kalman filters bracket what they can hope for
-# (Makin et al. 2015; spec §4.4). Each fits a linear dynamical system with $n$ latent states and
+# (Makin et al. 2015; {ref}`Sources §4.4 <sources-4-4>`). Each fits a linear dynamical system with $n$ latent states and
 # a constant observation noise $R$,
 #
 # $$
@@ -378,7 +378,7 @@ assert math.isclose(mse["ORDER 0"], mse_order0)  # run() scores the same test se
 # implementation of the same settings, not a published result) has all four.
 
 # %%
-reference = {  # MSE in rad²: (spec §12.3 re-simulation, poster Table 1)
+reference = {  # MSE in rad²: (Sources §12.3 re-simulation, poster Table 1)
     "ORDER 0": (11.9e-4, 12e-4),
     "KF-1": (6.26e-4, 5.8e-4),
     "KF-2": (1.61e-4, 2.2e-4),
@@ -396,21 +396,20 @@ assert abs(mse["KF-true"] / 1.47e-4 - 1) < 0.1 and abs(mse["KF-2"] / 1.61e-4 - 1
 # > ORDER 0 and KF-1 agree with the poster to within a few per cent, which suggests the poster
 # > used Makin's `LTI-PPC` settings, as we do. KF-2 does not: the poster's 2.2e-4 is about 40 %
 # > above both our converged fit and the spec's re-simulation, and even further above KF-true.
-# > The poster does not say how its KF-2 was fitted (spec §13, question 2).
+# > The poster does not say how its KF-2 was fitted ({ref}`Sources §13 <sources-13>`, question 2).
 #
 # ## Why might the poster's KF-2 be higher?
 #
 # EM for a linear dynamical system is slow to converge, and the run above took over a hundred
 # iterations to meet its tolerance (relative log-likelihood change below $10^{-5}$). Makin's
 # `EM4LDS` stops after at most **50** iterations (`NepochsMax`), or earlier when the relative
-# change falls below $10^{-4}$ (spec §4.4). To see what a cap does, we repeat the KF-2 fit of
+# change falls below $10^{-4}$ ({ref}`Sources §4.4 <sources-4-4>`). To see what a cap does, we repeat the KF-2 fit of
 # `run` (same training data, same random start) and score it on the test set after
 # $k$ iterations. EM is deterministic given its data and starting point, so continuing a fit from
 # the parameters of a shorter one gives exactly the iterates of one long run.
 
 # %%
-train = simulate(preset.n_train, preset.T_train, seed=SEED, lti=lti, ppc=ppc,
-                 stream="ppc/train")  # the stream run() trains on
+train = train_data(preset, SEED)  # what run() fits the Kalman filters on
 s_train = unwrap_continuous(center_of_mass(train.y, ppc).s_hat, ppc.period, centre=0.0)
 caps = [5, 10, 20, 30, 40, 50, 75, 100]
 fit, done, loglik, mse_at = None, 0, [], {}

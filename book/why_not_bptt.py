@@ -32,8 +32,8 @@
 # current observation, which makes every update local in time, and to the poster's requirements
 # for a generative model that can do this.
 #
-# > Our own commentary is set in blockquotes like this one. "Spec §n" points to the project's
-# > reference notes (`experiments.md`), which trace each setting to its source. The demos in this
+# > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of the
+# > appendix {ref}`Sources and protocols <sources>`, which traces every setting to its primary source. The demos in this
 # > chapter use plain PyTorch recurrent networks, not the poster's models: the costs of BPTT are
 # > a property of the training algorithm, not of a particular model.
 
@@ -81,7 +81,7 @@ T0 = time.perf_counter()
 # $$
 #
 # with a fixed initial state $h_0$. For a prediction model $\ell_t$ might be the error of a
-# readout of $h_t$; for the sequence VAEs of spec §8 it is a per-step term of the evidence lower
+# readout of $h_t$; for the sequence VAEs of {ref}`Sources §8 <sources-8>` it is a per-step term of the evidence lower
 # bound. The same parameters $\theta$ are used at every step. Written out over time (*unrolled*),
 # the model is a deep feed-forward network with one layer per time step and shared weights; the
 # upper panel of the figure shows it. BPTT is ordinary backpropagation on this unrolled network
@@ -577,11 +577,11 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 # workshop abstract on OpenReview {ref}`[P] <ref-poster>` frames the problem more generally: the
 # usual approach needs a backward pass, which can be "a computation of the loss gradient (as in
 # backpropagation through time), or an inference algorithm (as in the RTS/Kalman smoother)"
-# (spec §1.1).
+# ({ref}`Sources §1.1 <sources-1-1>`).
 #
 # Concretely, let the model infer its state step by step, $u_t = \mathbb{E}[x_t \mid u_{t-1},
-# y_t]$ from $u_0 = 0$ (the rEFH's hidden means, spec §1.2; the rVAE's recognition mean,
-# spec §7.3), and fit a generative model $\hat p$ of the **pair** $(u_{t-1}, y_t)$ at every step:
+# y_t]$ from $u_0 = 0$ (the rEFH's hidden means, {ref}`Sources §1.2 <sources-1-2>`; the rVAE's recognition mean,
+# {ref}`Sources §7.3 <sources-7-3>`), and fit a generative model $\hat p$ of the **pair** $(u_{t-1}, y_t)$ at every step:
 #
 # $$
 # L(\theta) = \sum_{t=1}^{T} \ell_t\big(u_{t-1}, y_t; \theta\big), \qquad
@@ -604,7 +604,7 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 # $x_t$: **all updates are temporally local**, can be made at every step, and need the memory of
 # one step (the lower panel of the first figure). For the rEFH the per-step term is a
 # contrastive-divergence update on the visible layer $[u_{t-1}, y_t]$; for the rVAE it is the
-# negative evidence lower bound of the pair (spec §5.1, §7.1).
+# negative evidence lower bound of the pair ({ref}`Sources §5.1 <sources-5-1>`, §7.1).
 #
 # > Cutting the graph at $u_{t-1}$ is exactly what the $k = 1$ network above did, and there it
 # > failed. What differs is the objective. The RNN's loss asked only for a prediction, so
@@ -616,7 +616,7 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 # > effect as including BPTT" on toy data; the poster itself calls for "a mathematical basis".
 # > The control is a model that learns "merely the forward-transition probabilities", the
 # > conditional $\hat p(y_t \mid u_{t-1})$, also without BPTT: the TRBM next to the rEFH, and the
-# > TVAE next to the rVAE (spec §6.3, §7.4).
+# > TVAE next to the rVAE ({ref}`Sources §6.3 <sources-6-3>`, §7.4).
 #
 # ### What the generative model must provide
 #

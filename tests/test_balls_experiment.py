@@ -1,4 +1,4 @@
-"""The bouncing-balls experiment end to end on a tiny preset (spec §9.5-9.7)."""
+"""The bouncing-balls experiment end to end on a tiny preset (Sources §9.5-9.7)."""
 
 import dataclasses
 import math

@@ -1,4 +1,4 @@
-"""The PPC baselines of Table 1 on the quick preset, seed 0 (spec §3.4, §4, §12.3).
+"""The PPC baselines of Table 1 on the quick preset, seed 0 (Sources §3.4, §4, §12.3).
 
 Reference values are the spec's re-simulation numbers (§12.3), with tolerances that allow
 for a different random draw of the same 40 x 1000 test set.

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -154,18 +155,18 @@ def test_nested_set_override(tmp_path):
     assert out["results"]["ORDER 0"]["mse"] < base["results"]["ORDER 0"]["mse"]
 
 
-def test_diverged_model_is_reported_and_others_kept(tmp_path, monkeypatch, capsys):
-    def diverges(preset, seed, test, opts):
-        raise FloatingPointError("training diverged at epoch 3, step 7: loss is nan")
-
-    monkeypatch.setitem(exp.MODELS, "boom", diverges)
+def test_diverged_model_is_reported_and_others_kept(tmp_path, capsys):
+    """A real divergence (the rEFH at lr 1e3 blows up within a few online updates): the error
+    names the epoch and step, the model is listed under "failed", the others still run."""
     path = tmp_path / "r.json"
-    code = main(["run", "ppc", "--models", "boom,ORDER 0", *SMALL, "--json", str(path)])
+    code = main(["run", "ppc", "--models", "rEFH,ORDER 0", *SMALL,
+                 "--set", "refh.optim.lr=1e3", "--json", str(path)])
     assert code == 1
     out = json.loads(path.read_text())
     assert list(out["results"]) == ["ORDER 0"]
-    assert out["failed"] == {"boom": "training diverged at epoch 3, step 7: loss is nan"}
-    assert "boom: FAILED (training diverged at epoch 3, step 7" in capsys.readouterr().out
+    assert list(out["failed"]) == ["rEFH"]
+    assert re.match(r"training diverged at epoch 1, step \d+: ", out["failed"]["rEFH"])
+    assert f"rEFH: FAILED ({out['failed']['rEFH']})" in capsys.readouterr().out
 
 
 def test_apply_overrides_rebuilds_a_saved_runs_preset():
@@ -177,3 +178,121 @@ def test_apply_overrides_rebuilds_a_saved_runs_preset():
     assert p.harmonium.n_seq == PRESETS["medium"].harmonium.n_seq
     with pytest.raises(ValueError, match="valid keys"):
         apply_overrides(PRESETS["medium"], {"nope": "1"})
+
+
+# ------------------------------------------------------------------ --set: apply_overrides
+
+
+def test_apply_overrides_nested_optimiser_fields():
+    from tlr.experiments.balls import PRESETS
+    from tlr.experiments.common import apply_overrides
+
+    base = PRESETS["medium"]
+    p = apply_overrides(base, {"harmonium.optim.name": "adam",
+                               "harmonium.optim.m0": "50,12.5,50,50,12.5",
+                               "harmonium.optim.lr": "3e-3"})
+    assert p.harmonium.optim.name == "adam" and p.harmonium.optim.lr == 3e-3
+    assert p.harmonium.optim.m0 == (50, 12.5, 50, 50, 12.5)
+    assert type(p.harmonium.optim.m0[1]) is float and p.harmonium.optim.m0[1] == 12.5  # kept
+    assert p.harmonium.n_hidden == base.harmonium.n_hidden and p.vae == base.vae  # untouched
+    assert base.harmonium.optim.name != "adam"  # the preset itself is frozen, not edited
+    assert p.name == base.name
+
+
+def test_apply_overrides_types_and_none():
+    from tlr.experiments.common import apply_overrides
+    from tlr.experiments.mnist import PRESETS
+
+    q = PRESETS["quick"]
+    assert q.vae.n_train is None
+    assert apply_overrides(q, {"vae.n_train": "500"}).vae.n_train == 500
+    assert apply_overrides(q, {"vae.n_train": "none"}).vae.n_train is None
+    assert apply_overrides(q, {"vae.channels": "4,8"}).vae.channels == (4, 8)
+    assert apply_overrides(q, {"device": "auto"}).device == "auto"
+
+
+# The messages name the key; a nested one may be named by its last part or in full (the
+# dotted prefix is optional in the patterns below).
+@pytest.mark.parametrize("key,raw,match", [
+    ("name", "x", r"bad --set key 'name'"),  # the preset's own name is its identity
+    ("bogus", "1", r"bad --set key 'bogus'"),
+    ("harmonium.bogus", "1", r"bad --set key '(harmonium\.)?bogus'"),
+    ("harmonium.optim.bogus", "1", r"bad --set key '(harmonium\.optim\.)?bogus'"),
+    ("harmonium.optim.name", "rmsprop",
+     r"--set (harmonium\.optim\.)?name=rmsprop: unknown optimiser 'rmsprop'"),
+    ("harmonium.optim.lr", "fast", r"--set (harmonium\.optim\.)?lr expects float, got 'fast'"),
+    ("harmonium.optim.m0", "50,x,50,50,12",
+     r"--set (harmonium\.optim\.)?m0 expects int, got 'x'"),
+    ("harmonium.n_hidden", "many", r"--set (harmonium\.)?n_hidden expects int, got 'many'"),
+    ("harmonium.optim", "adam", r"--set (harmonium\.)?optim: set one of its fields instead"),
+    ("T.x", "1", r"--set T\.x: T has no sub-fields"),
+    ("harmonium.optim.decay", "0",
+     r"--set (harmonium\.optim\.)?decay=0: lr and decay must be > 0"),
+])
+def test_apply_overrides_bad_keys_and_values(key, raw, match):
+    from tlr.experiments.balls import PRESETS
+    from tlr.experiments.common import apply_overrides
+
+    with pytest.raises(ValueError, match=match) as e:
+        apply_overrides(PRESETS["medium"], {key: raw})
+    if key == "name":
+        valid = str(e.value).split("valid keys here: ")[1].split(", ")
+        assert "name" not in valid and "harmonium" in valid and "T" in valid
+
+
+def test_apply_overrides_none_field_rejects_text():
+    from tlr.experiments.common import apply_overrides
+    from tlr.experiments.mnist import PRESETS
+
+    with pytest.raises(ValueError, match=r"--set (vae\.)?n_train expects a number or none"):
+        apply_overrides(PRESETS["quick"], {"vae.n_train": "lots"})
+
+
+# ------------------------------------------------------------------ --threads, --device
+
+
+def _record_threads(monkeypatch):
+    """Wrap PPC.baseline to record the torch thread count inside the run."""
+    from tlr.experiments.ppc import PPC
+
+    seen = []
+    original = PPC.baseline
+
+    def baseline(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(PPC, "baseline", baseline)
+    return seen
+
+
+@pytest.mark.parametrize("outside,flag,want", [(1, ["--threads", "2"], 2), (2, [], 1)])
+def test_threads_are_used_and_recorded(tmp_path, monkeypatch, outside, flag, want):
+    seen = _record_threads(monkeypatch)
+    old = torch.get_num_threads()
+    torch.set_num_threads(outside)
+    try:
+        out = _run_json(tmp_path, "--preset", "quick", "--models", "ORDER 0", *SMALL, *flag)
+        assert torch.get_num_threads() == outside  # restored after the run
+    finally:
+        torch.set_num_threads(old)
+    assert seen == [want]  # what torch really used inside the run
+    prov = out["provenance"]
+    assert prov["threads"] == want
+    assert prov["device"].startswith(f"cpu ({want} threads")
+
+
+def test_bad_threads_and_devices(capsys):
+    code, err = _exit_code(["run", "ppc", "--models", "ORDER 0", "--threads", "0"], capsys)
+    assert code == 2 and "--threads must be >= 1, got 0" in err
+    code, err = _exit_code(["run", "ppc", "--models", "ORDER 0", "--device", "tpu"], capsys)
+    assert code == 2 and "invalid choice: 'tpu'" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_a_usage_error(capsys):
+    code, err = _exit_code(["run", "ppc", "--models", "ORDER 0", "--device", "cuda"], capsys)
+    assert code == 2
+    assert "device 'cuda' requested but CUDA is not available" in err
+    # "auto" falls back to the CPU
+    assert main(["run", "ppc", "--models", "ORDER 0", *SMALL, "--device", "auto"]) == 0

@@ -2,36 +2,38 @@
 
 ``bptt``: wall time and peak memory of ONE training update on a batch of B sequences of
 length T, temporally local rules vs backprop through time (BPTT), for two pairs on the PPC data
-(spec §2: 15 Poisson neurons; the paper preset's model sizes and optimisers, see
+(Sources §2: 15 Poisson neurons; the paper preset's model sizes and optimisers, see
 :data:`tlr.experiments.ppc.PRESETS`):
 
-* **rVAE (local) vs rVAE-BPTT** (spec §7.1): the same network and the same loss, the negative
+* **rVAE (local) vs rVAE-BPTT** (Sources §7.1): the same network and the same loss, the negative
   ELBO of (u_{t-1}, y_t) summed over t.
 
   - *local*: streamed step by step. At each t the step's loss (:meth:`RVAE.step
     <tlr.models.rvae.RVAE.step>`, u_{t-1} detached) is back-propagated at once, which frees
     that step's graph; u_t is carried on detached; after T steps the accumulated gradient,
     which equals the gradient of ``RVAE.sequence_loss`` with ``bptt=False``, gets one Adam
-    step. The library has no streaming path (its training path ``RVAE.sequence_loss`` scores
+    step. The library has no streaming path (its training path ``RVAE.update`` scores
     all T steps in one batched pass: faster, but its memory grows with T), so the loop is
     written here (:func:`rvae_local_update`) from the model's ``step``. The batched path is
     timed too and reported under ``details`` as ``"rVAE local (batched)"``.
   - *bptt*: ``RVAE.sequence_loss`` of an ``RVAEConfig(bptt=True)`` model: the whole T-step
-    graph is kept, then one backward and one Adam step (``train_windows`` with window = T).
+    graph is kept, then one backward and one Adam step (``fit`` with window = T).
 
-* **rEFH (local) vs RTRBM (BPTT)** (spec §5.3, §6.2-6.4). These differ in more than BPTT: the
+* **rEFH (local) vs RTRBM (BPTT)** (Sources §5.3, §6.2-6.4). These differ in more than BPTT: the
   rEFH models the joint (u_{t-1}, y_t) with CD-1 (paper preset), the RTRBM the conditional
   p(y_t | u_{t-1}) with CD-25.
 
   - *local*: the rEFH's rule is one CD update per time step (:meth:`REFH.update
-    <tlr.models.refh.REFH.update>` and an optimiser step), and it carries only the state
-    u_t. "One update on a sequence of length T" is therefore T online updates, as
-    ``train_online`` runs them; ``ms`` is per sequence, ``details`` adds ms per step.
+    <tlr.models.refh.REFH.update>` on a one-step window and an optimiser step), and it carries
+    only the state u_t. "One update on a sequence of length T" is therefore T online updates,
+    as :func:`tlr.train.fit` runs them with ``window=1``; ``ms`` is per sequence, ``details``
+    adds ms per step.
   - *bptt*: :meth:`RTRBM.update <tlr.models.trbm.TRBM.update>` on the whole batch: a
     mean-field pass over the T steps, CD on all T·B frames, the BPTT recursion
-    (:func:`tlr.models.rtrbm.bptt_term`) over the stored states, then one optimiser step (as
-    ``train_sequences`` runs it). ``details`` adds the TRBM (the same update without the BPTT
-    term) to separate the cost of the recursion from that of the sequence protocol.
+    (:func:`tlr.models.trbm.bptt_term`) over the stored states, then one optimiser step (as
+    :func:`tlr.train.fit` runs it on whole sequences). ``details`` adds the TRBM (the same
+    update without the BPTT term) to separate the cost of the recursion from that of the
+    sequence protocol.
 
 Memory is measured, not estimated, as the peak of the memory *allocated during* the update,
 net of everything that existed before it (parameters, optimiser state, data):
@@ -68,6 +70,7 @@ from pathlib import Path
 import torch
 
 from tlr.rng import torch_threads
+from tlr.validation import check_int
 
 __all__ = ["BENCHMARKS", "DEFAULT_T", "MODES", "PAIRS", "build_update", "rvae_local_update",
            "measure_point", "run_bptt", "format_bptt_table"]
@@ -92,7 +95,7 @@ def rvae_local_update(model, opt: torch.optim.Optimizer, y: torch.Tensor,
     """
     if model.config.bptt:
         raise ValueError("rvae_local_update needs a model with bptt=False")
-    model._check_y(y)
+    model.check_y(y)
     opt.zero_grad(set_to_none=True)
     u = model.initial_state(y.shape[1])
     for t in range(y.shape[0]):
@@ -109,58 +112,38 @@ def build_update(mode: str, device: str | torch.device = "cpu", seed: int = 0) -
     Returns ``update(y)``: one training update on y (T, B, 15) as described in the module
     docstring. The model, optimiser and generator live in the closure.
     """
-    from tlr.experiments.ppc import PRESETS
-    from tlr.models.refh import REFH, REFHConfig
-    from tlr.models.rtrbm import RTRBM
-    from tlr.models.rvae import RVAE, RVAEConfig
-    from tlr.models.trbm import TRBM, TRBMConfig
+    from tlr.experiments.ppc import PPC, PRESETS
+    from tlr.models import build_model
     from tlr.train import make_optimizer, set_schedule
 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
     device = torch.device(device)
     paper = PRESETS["paper"]
-    n_obs = paper.ppc.n_neurons
+    name = "rVAE" if mode == "rVAE local (batched)" else mode
+    arch, config = PPC.model_config(name, paper)
     init = torch.Generator().manual_seed(seed)  # weights: drawn on the CPU, then moved
-    if mode.startswith("rVAE"):
-        r = paper.vae
-        model = RVAE(RVAEConfig(n_obs=n_obs, n_latent=r.n_latent, n_units=r.n_units,
-                                bptt=mode == "rVAE-BPTT"), generator=init).to(device)
-        g = torch.Generator().manual_seed(seed)  # RVAE draws its noise on the CPU
-        cfg, n_epochs = r.optim, r.n_epochs
-    else:
-        r = paper.refh if mode == "rEFH" else paper.trbm
-        if mode == "rEFH":
-            model = REFH(REFHConfig(n_obs=n_obs, n_hidden=r.n_hidden, n_cd_steps=r.n_cd_steps,
-                                    recurrent=r.recurrent), generator=init)
-        else:
-            cls = RTRBM if mode == "RTRBM" else TRBM
-            model = cls(TRBMConfig(n_obs=n_obs, n_hidden=r.n_hidden, n_cd_steps=r.n_cd_steps),
-                        generator=init)
-        model = model.to(device)
-        g = torch.Generator(device=device).manual_seed(seed)  # harmoniums sample on-device
-        cfg, n_epochs = r.optim, r.n_epochs
+    model = build_model(arch, generator=init, **config).to(device)
+    g = torch.Generator(device=device).manual_seed(seed)  # every draw on the model's device
+    spec = PPC.train_spec(name, paper)
+    cfg, n_epochs = spec.optim, spec.n_epochs
     opt = make_optimizer(model, cfg)
     set_schedule(opt, cfg, 1, n_epochs)
 
     if mode == "rVAE":
         def update(y: torch.Tensor) -> None:
             rvae_local_update(model, opt, y, g)
-    elif mode.startswith("rVAE"):  # rVAE-BPTT, or the local rule's batched training path
+    elif mode == "rEFH":  # T online updates (windows of one step), the state carried
         def update(y: torch.Tensor) -> None:
-            loss, _ = model.sequence_loss(y, model.initial_state(y.shape[1]), g)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    elif mode == "rEFH":
-        def update(y: torch.Tensor) -> None:
-            u = model.initial_state(y.shape[1])
+            u = None
             for t in range(y.shape[0]):
-                u = model.update(y[t], u, g)
+                opt.zero_grad(set_to_none=True)
+                u = model.update(y[t:t + 1], u, g).u
                 opt.step()
-    else:  # RTRBM, TRBM
+    else:  # rVAE-BPTT or the local rule's batched training path; RTRBM, TRBM
         def update(y: torch.Tensor) -> None:
-            model.update(y, g)
+            opt.zero_grad(set_to_none=True)
+            model.update(y, None, g)
             opt.step()
     return update
 
@@ -199,8 +182,7 @@ def measure_point(mode: str, T: int, batch: int = 40, repeats: int = 3,
     """
     for name, v, lo in (("T", T, 1), ("batch", batch, 1), ("repeats", repeats, 1),
                         ("threads", threads, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        check_int(name, v, lo)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but CUDA is not available")

@@ -8,6 +8,9 @@ scores models, prints a table (model, MSE, train seconds) and writes the results
      "details": {"<model>": {...model-specific extras...}},
      "provenance": {"git": ..., "torch": ..., "device": ..., "started": ...}}
 
+``python -m tlr analyze NAME --json PATH`` runs one of the book's analyses
+(:mod:`tlr.analyses`).
+
 ``python -m tlr bench bptt --json PATH [--T 10,30,100,300,1000] [--repeats N] [--threads 1]``
 times one training update and measures its peak memory, temporally local rules vs BPTT, and
 writes ``{"T": [...], "pairs": {...}, "details": {...}, "provenance": {...}}`` (see
@@ -21,19 +24,19 @@ and step), the other models still run, and the exit code is 1.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 from tlr.bench import BENCHMARKS, format_bptt_table
 from tlr.experiments import EXPERIMENTS
+from tlr.experiments.common import apply_overrides, resolve_device
 from tlr.provenance import provenance
+from tlr.rng import torch_threads
 
-__all__ = ["main", "format_table", "apply_overrides"]
+__all__ = ["main", "format_table"]
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -42,53 +45,6 @@ def format_table(results: dict[str, dict]) -> str:
     lines = [f"{'model':<{width}}  {'MSE':>10}  {'train s':>8}"]
     lines += [f"{m:<{width}}  {r['mse']:>10.3e}  {r['train_s']:>8.1f}" for m, r in results.items()]
     return "\n".join(lines)
-
-
-def _override(obj, key: str, raw: str):
-    """``dataclasses.replace`` one (possibly dotted) field of ``obj``, parsing ``raw`` by type."""
-    head, _, rest = key.partition(".")
-    fields = {f.name for f in dataclasses.fields(obj) if f.name != "name" or rest}
-    if head not in fields:
-        raise ValueError(f"bad --set key {key!r}; valid keys here: {', '.join(sorted(fields))}")
-    current = getattr(obj, head)
-    if rest:
-        if not dataclasses.is_dataclass(current):
-            raise ValueError(f"--set {key}: {head} has no sub-fields")
-        return dataclasses.replace(obj, **{head: _override(current, rest, raw)})
-    if dataclasses.is_dataclass(current):
-        sub = ", ".join(f"{head}.{f.name}" for f in dataclasses.fields(current))
-        raise ValueError(f"--set {key}: set one of its fields instead ({sub})")
-    if isinstance(current, bool):
-        if raw.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"--set {key} expects true/false, got {raw!r}")
-        value = raw.lower() in ("true", "1")
-    elif isinstance(current, (int, float, str)):
-        try:
-            value = type(current)(raw)
-        except ValueError:
-            msg = f"--set {key} expects {type(current).__name__}, got {raw!r}"
-            raise ValueError(msg) from None
-    elif isinstance(current, tuple):
-        try:
-            value = tuple(type(c)(x) for c, x in zip(current, raw.split(","), strict=True))
-        except ValueError:
-            msg = f"--set {key} expects {len(current)} comma-separated values, got {raw!r}"
-            raise ValueError(msg) from None
-    else:
-        raise ValueError(f"--set cannot override {key} (type {type(current).__name__})")
-    try:
-        return dataclasses.replace(obj, **{head: value})
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"--set {key}={raw}: {e}") from None
-
-
-def apply_overrides(preset, overrides: Mapping[str, str]):
-    """``preset`` with ``{key: raw value}`` overrides applied, as ``--set key=value`` does
-    (dotted keys reach nested configs). A results JSON records its run's overrides this way,
-    so ``apply_overrides(PRESETS[res["preset"]], res["overrides"])`` rebuilds its preset."""
-    for key, raw in overrides.items():
-        preset = _override(preset, key, raw)
-    return preset
 
 
 def _parse_set(pairs: list[str], preset):
@@ -117,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
                           "Python loops, where more threads only add overhead)")
     run.add_argument("--checkpoint-dir", default=None,
                      help="save training checkpoints here and resume from them")
+    run.add_argument("--device", default=None, choices=("cpu", "cuda", "auto"),
+                     help="where models, data and sampling live (default: the preset's, "
+                          "cpu except mnist's paper preset, auto)")
+    an = sub.add_parser("analyze", help="run one of the book's analyses (tlr.analyses)")
+    an.add_argument("which", help="bptt-alignment, balls-chain-starts or balls-quick-sweep")
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--json", type=Path, required=True, help="write the results JSON here")
+    an.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    an.add_argument("--models", default=None, help="bptt-alignment: comma-separated models")
+    an.add_argument("--preset", default="medium", help="balls-chain-starts: the runs' preset")
+    an.add_argument("--n-test", type=int, default=100,
+                    help="balls-chain-starts: test sequences scored (default 100)")
+    an.add_argument("--checkpoint", action="append", default=[], metavar="LABEL=PATH",
+                    help="balls-chain-starts: a saved harmonium checkpoint (repeatable)")
     bench = sub.add_parser("bench", help="benchmark training updates (local rules vs BPTT)")
     bench.add_argument("which", help=f"one of: {', '.join(BENCHMARKS)}")
     bench.add_argument("--json", type=Path, default=None, help="write the results JSON here")
@@ -152,14 +122,10 @@ def _main_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     for name in ("repeats", "threads", "batch"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    device = args.device
-    if device != "cpu":
-        import torch
-
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        elif not torch.cuda.is_available():
-            parser.error("--device cuda: CUDA is not available")
+    try:
+        device = resolve_device(args.device).type
+    except ValueError as e:
+        parser.error(f"--device {args.device}: {e}")
     out = BENCHMARKS[args.which](T=Ts, batch=args.batch, repeats=args.repeats,
                                  threads=args.threads, device=device,
                                  progress=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -173,11 +139,35 @@ def _main_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     return 0
 
 
+def _main_analyze(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tlr.analyses import ANALYSES, run_analysis
+
+    if args.which not in ANALYSES:
+        parser.error(f"unknown analysis {args.which!r}; valid: {', '.join(ANALYSES)}")
+    if args.threads < 1 or args.seed < 0:
+        parser.error("--threads must be >= 1 and --seed >= 0")
+    kw: dict = {"seed": args.seed}
+    if args.which == "bptt-alignment" and args.models:
+        kw["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.which == "balls-chain-starts":
+        if not args.checkpoint or any("=" not in c for c in args.checkpoint):
+            parser.error("balls-chain-starts needs --checkpoint LABEL=PATH (one or more)")
+        kw.update(preset=args.preset, n_test=args.n_test,
+                  checkpoints=dict(c.split("=", 1) for c in args.checkpoint))
+    out = run_analysis(args.which, threads=args.threads, **kw)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _main_bench(parser, args)
+    if args.command == "analyze":
+        return _main_analyze(parser, args)
     if args.experiment not in EXPERIMENTS:
         parser.error(f"unknown experiment {args.experiment!r}; valid: {', '.join(EXPERIMENTS)}")
     exp = EXPERIMENTS[args.experiment]
@@ -197,29 +187,34 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
-    import torch
+    try:
+        device = resolve_device(preset.device if args.device is None else args.device)
+    except ValueError as e:
+        parser.error(str(e))
 
-    torch.set_num_threads(args.threads)
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     # One model at a time, so that a model whose training diverges (FloatingPointError naming
     # the epoch and step) is reported under "failed" without losing the others' results.
     results, failed = {}, {}
-    for m in models:
-        try:
-            results.update(exp.run(models=[m], preset=preset, seed=args.seed,
-                                   checkpoint_dir=args.checkpoint_dir))
-        except FloatingPointError as e:
-            failed[m] = str(e)
-            print(f"{m}: {e}", file=sys.stderr)
+    with torch_threads(args.threads):  # what the runs use, and what provenance records
+        prov = provenance(device, started)
+        for m in models:
+            try:
+                results.update(exp.run(models=[m], preset=preset, seed=args.seed,
+                                       checkpoint_dir=args.checkpoint_dir,
+                                       threads=args.threads, device=device))
+            except FloatingPointError as e:
+                failed[m] = str(e)
+                print(f"{m}: {e}", file=sys.stderr)
     out = {
         "experiment": args.experiment,
         "preset": args.preset,
         "seed": args.seed,
         "results": {m: {"mse": r["mse"], "train_s": r["train_s"]} for m, r in results.items()},
-        "details": {m: r.get("info", {}) for m, r in results.items()},
+        "details": {m: r["info"] for m, r in results.items()},
         "overrides": dict(s.partition("=")[::2] for s in args.set),
-        "provenance": {**provenance("cpu", started), "wall_s": time.perf_counter() - t0},
+        "provenance": {**prov, "threads": args.threads, "wall_s": time.perf_counter() - t0},
     }
     if failed:
         out["failed"] = failed

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 import torch
 
+from tlr.validation import check_int
+
 
 def derive_seed(seed: int, stream: str) -> int:
     """A 63-bit seed for the named stream, a pure function of (seed, stream)."""
@@ -27,9 +29,13 @@ def derive_seed(seed: int, stream: str) -> int:
     return int(mixed)
 
 
-def make_generator(seed: int, stream: str = "default") -> torch.Generator:
-    """A CPU ``torch.Generator`` seeded for the named stream (see :func:`derive_seed`)."""
-    g = torch.Generator()
+def make_generator(seed: int, stream: str = "default",
+                   device: str | torch.device = "cpu") -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded for the named stream (:func:`derive_seed`).
+
+    The same seed gives the same numbers on the same device; a CUDA generator draws a
+    different (equally seeded) sequence from a CPU one."""
+    g = torch.Generator(device=device)
     g.manual_seed(derive_seed(seed, stream))
     return g
 
@@ -44,8 +50,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"threads must be a positive int or None, got {n!r}")
+    check_int("threads", n)
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

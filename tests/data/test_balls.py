@@ -1,4 +1,4 @@
-"""The bouncing-balls generator (spec §9): physics, rendering, ORDER 0, seeding, validation."""
+"""The bouncing-balls generator (Sources §9): physics, rendering, ORDER 0, seeding, validation."""
 
 import math
 
@@ -34,7 +34,7 @@ def data() -> BallsData:
 
 
 def _reference_bounce(x0: list, v0: list, T: int, r: list, m: list, size: float = 10.0) -> list:
-    """Sutskever's ``bounce_n`` loop (spec §9.2) on Python floats, from a given start state."""
+    """Sutskever's ``bounce_n`` loop (Sources §9.2) on Python floats, from a given start state."""
     n = len(x0)
     x = [list(p) for p in x0]
     v = [list(p) for p in v0]
@@ -69,7 +69,7 @@ def _reference_bounce(x0: list, v0: list, T: int, r: list, m: list, size: float 
 
 
 def _reference_render(X: torch.Tensor, res: int, r: float, multiply: bool = False) -> torch.Tensor:
-    """``matricize`` (spec §9.2) for one frame's centres (n_balls, 2), in float64."""
+    """``matricize`` (Sources §9.2) for one frame's centres (n_balls, 2), in float64."""
     grid = (torch.arange(res, dtype=torch.float64) + 0.5) / res * 10
     cols, rows = torch.meshgrid(grid, grid, indexing="xy")  # as numpy: cols varies along columns
     A = torch.zeros(res, res, dtype=torch.float64)
@@ -302,7 +302,7 @@ def test_order0_mse_definition():
     [("sutskever", 0.01311, 0.123), ("port", 0.01173, 0.059)],
 )
 def test_order0_matches_reference_resimulation(preset, target, mean_pixel):
-    # Spec §12.3: 0.01311 +- 0.00002 (Sutskever) and 0.01173 +- 0.00002 (port) with 400 x 100;
+    # Sources §12.3: 0.01311 +- 0.00002 (Sutskever) and 0.01173 +- 0.00002 (port) with 400 x 100;
     # this generator gives 0.013128 +- 0.000005 and 0.011751 +- 0.000006 with 4000 sequences.
     # Across sequences the ORDER 0 MSE has sd 3.2e-4 / 3.8e-4, so with 200 sequences the
     # standard error is 2.3e-5 / 2.7e-5; 1.2e-4 is > 4 s.e. (plus the spec's own +-2e-5) and

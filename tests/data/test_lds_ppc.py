@@ -1,4 +1,4 @@
-"""The LTI + PPC generator (spec §2): shapes, constants, statistics, seeding, validation."""
+"""The LTI + PPC generator (Sources §2): shapes, constants, statistics, seeding, validation."""
 
 import math
 
@@ -69,7 +69,7 @@ def test_dynamics_constants():
     torch.testing.assert_close(LTI.Q, torch.diag(torch.tensor([5e-7, 5e-5], **F64)),
                                rtol=0, atol=0)
     assert LTI.A.dtype == torch.float64 and LTI.Q.dtype == torch.float64
-    # Spec §2.2 derived values: eigenvalues 0.99875 ± 0.0387j.
+    # Sources §2.2 derived values: eigenvalues 0.99875 ± 0.0387j.
     ev = torch.linalg.eigvals(LTI.A)
     assert torch.allclose(ev.real, torch.tensor(0.99875, **F64), atol=1e-5)
     assert torch.allclose(ev.imag.abs(), torch.tensor(0.0387, **F64), atol=1e-4)
@@ -78,7 +78,7 @@ def test_dynamics_constants():
 def test_population_constants():
     assert PPC.n_neurons == 15
     assert abs(PPC.tuning_std - 0.14823) < 1e-4
-    assert abs(PPC.tuning_std**2 - 0.021974) < 1e-5  # spec §3.1
+    assert abs(PPC.tuning_std**2 - 0.021974) < 1e-5  # Sources §3.1
     assert math.isclose(PPC.period, 15 / 14 * 2 * math.pi / 3, rel_tol=1e-12)
     assert abs(PPC.period - 2.244) < 1e-3
     assert math.isclose(PPC.spacing, (2 * math.pi / 3) / 14, rel_tol=1e-12)
@@ -105,7 +105,7 @@ RING = torch.linspace(-4.0, 4.0, 4001, **F64)  # about 3.5 periods, both sides o
 
 
 def test_expected_total_count_is_2484_per_unit_gain():
-    """Σ_i f_i(s) ≈ √(2π) σ_tc / spacing = 2.484 for every s (spec §2.5)."""
+    """Σ_i f_i(s) ≈ √(2π) σ_tc / spacing = 2.484 for every s (Sources §2.5)."""
     total = tuning_curves(RING, PPC).sum(-1)
     analytic = math.sqrt(2 * math.pi) * PPC.tuning_std / PPC.spacing
     assert abs(analytic - 2.484) < 1e-3
@@ -183,7 +183,7 @@ def _lyapunov(A: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
 def test_stationary_std_analytic():
     P = _lyapunov(LTI.A, LTI.Q)
     torch.testing.assert_close(LTI.A @ P @ LTI.A.T + LTI.Q, P, rtol=1e-10, atol=1e-14)
-    assert abs(P[0, 0].sqrt().item() - 0.2048) < 5e-4  # spec §2.2: ≈ 0.20 rad
+    assert abs(P[0, 0].sqrt().item() - 0.2048) < 5e-4  # Sources §2.2: ≈ 0.20 rad
     assert abs(P[1, 1].sqrt().item() - 0.1587) < 5e-4  # ≈ 0.16 rad/s
 
 

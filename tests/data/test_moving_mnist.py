@@ -1,4 +1,4 @@
-"""Moving MNIST (spec §10.2): the authors' trajectories, rendering, seeding, the small variant."""
+"""Moving MNIST (Sources §10.2): the authors' trajectories, rendering, seeding, small variant."""
 
 import math
 
@@ -74,7 +74,7 @@ def test_config_validation(kwargs, err):
 
 
 def authors_trajectory(y, x, theta, length, step_length):
-    """Literal transcription of ``GetRandomTrajectory`` (spec §10.2), normalised units."""
+    """Literal transcription of ``GetRandomTrajectory`` (Sources §10.2), normalised units."""
     y, x = y.copy(), x.copy()
     v_y, v_x = np.sin(theta), np.cos(theta)
     start_y, start_x = np.zeros((length, len(y))), np.zeros((length, len(y)))

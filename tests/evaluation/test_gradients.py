@@ -137,7 +137,7 @@ def test_harmonium_matches_trbm_and_rtrbm_updates():
     rtrbm, trbm = _harmonium(RTRBM), _harmonium(TRBM)
     grads = []
     for m in (trbm, rtrbm):
-        m.update(y, _seed())
+        m.update(y, None, _seed())
         grads.append({n: p.grad for n, p in m.named_parameters()})
         m.zero_grad(set_to_none=True)
     out = gradient_alignment(rtrbm, y, generator=_seed())
@@ -169,3 +169,23 @@ def test_bad_inputs():
     assert gradient_alignment(h, y, u0=torch.zeros(B, 12)) == gradient_alignment(h, y)
     with pytest.raises(ValueError, match="no BPTT version"):
         gradient_alignment(REFH(REFHConfig(n_hidden=8)), y)
+
+
+# ------------------------------------------------------------------------------ delegation
+
+
+@pytest.mark.parametrize("make", [_rvae, lambda: _rvae(cls=TVAE), _harmonium])
+def test_module_function_validates_and_delegates_to_the_model(make):
+    """tlr.evaluation.gradients.local_and_bptt_gradients = the model's own method (same
+    generator), with a fixed default stream."""
+    from tlr.evaluation.gradients import local_and_bptt_gradients
+
+    m = make()
+    y = _counts(5)
+    a = local_and_bptt_gradients(m, y, None, _seed())
+    b = m.local_and_bptt_gradients(y, None, _seed())
+    for got, want in zip(a[0] + a[1], b[0] + b[1], strict=True):
+        assert torch.equal(got, want)
+    assert [g.shape for g in a[0]] == [p.shape for p in m.parameters()]
+    c, d = local_and_bptt_gradients(m, y), local_and_bptt_gradients(m, y)  # default stream
+    assert all(torch.equal(x, z) for x, z in zip(c[0] + c[1], d[0] + d[1], strict=True))

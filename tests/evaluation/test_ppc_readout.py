@@ -1,4 +1,4 @@
-"""Population-code readout and scoring (spec §3, §5.6): circular centre of mass, torus MSE."""
+"""Population-code readout and scoring (Sources §3, §5.6): circular centre of mass, torus MSE."""
 
 import math
 
@@ -109,7 +109,7 @@ def test_zero_count_rows():
 
 
 def test_readout_is_calibrated():
-    """The Gaussian likelihood of spec §3.1: squared errors / (σ_tc²/Σy) average to ~1."""
+    """The Gaussian likelihood of Sources §3.1: squared errors / (σ_tc²/Σy) average to ~1."""
     d = simulate(40, 500, seed=5, stream="tests/calib")
     est = center_of_mass(d.y, PPC)
     e2 = wrap_error(est.s_hat - d.position, P) ** 2
@@ -209,7 +209,7 @@ def test_torus_mse_rejects_nan_truth():
 
 
 def test_order0_regression():
-    """Spec §3.4 / §12.3: ORDER 0 on the canonical 40 x 1000 test set ≈ 1.19e-3 rad²."""
+    """Sources §3.4 / §12.3: ORDER 0 on the canonical 40 x 1000 test set ≈ 1.19e-3 rad²."""
     d = simulate(40, 1000, seed=0, stream="ppc/test")
     mse = torus_mse(center_of_mass(d.y, PPC).s_hat, d.position, P)
     assert abs(mse - 1.19e-3) < 0.08 * 1.19e-3

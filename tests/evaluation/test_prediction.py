@@ -1,4 +1,4 @@
-"""One-step prediction with clamped Gibbs sampling (spec §9.6) for harmoniums and VAEs."""
+"""One-step prediction with clamped Gibbs sampling (Sources §9.6) for harmoniums and VAEs."""
 
 import pytest
 import torch
@@ -112,7 +112,7 @@ def test_rollout_is_predict_then_filter():
     for t in range(4):
         y = m.predict_next(u, 5, g)
         torch.testing.assert_close(frames[t], y)
-        u = m.step(y, u)
+        u = m.efh.hidden_mean([u, y])  # one filter step: u_t = σ(u_{t-1} W_u + y_t W_y + b_x)
     with pytest.raises(ValueError, match="n_steps"):
         rollout(m, ctx, 0)
 
@@ -138,5 +138,18 @@ def test_chains_started_from_the_previous_frame():
     with pytest.raises(ValueError, match="start"):
         one_step_predictions(m, y, start="data")
     vae = RVAE(RVAEConfig(n_obs=9, likelihood="bernoulli", n_units=8), generator=g)
-    with pytest.raises(TypeError, match="y_init"):
+    with pytest.raises(ValueError, match="y_init"):  # the VAEs' default (MAP) has no chain
         one_step_predictions(vae, y, start="previous")
+    with pytest.raises(ValueError, match="y_init"):
+        vae.predict_next(torch.zeros(2, 2), 0, g, y_init=torch.zeros(2, 9))
+    # the VAEs' Gibbs analogue starts from y_{t-1} too: with no steps, the mean-field readout
+    # ν̄ = ν(u, E[y | ν(u, y_{t-1})]), prediction E[y | ν̄]
+    p = one_step_predictions(vae, y, n_gibbs=0, generator=g, chunk=4, start="previous",
+                             method="gibbs")
+    u = vae.filter(y)[:-1].reshape(-1, 2)
+    with torch.no_grad():
+        x_mean, _ = vae.encode(y[:-1].reshape(-1, 9), u)
+        nu_bar, _ = vae.encode(vae.reconstruct(x_mean), u)
+    torch.testing.assert_close(p, vae.reconstruct(nu_bar).reshape(4, 3, 9))
+    with pytest.raises(ValueError, match="y_init must have shape"):
+        vae.predict_next(u, 0, g, y_init=torch.zeros(2, 9), method="gibbs")

@@ -7,7 +7,6 @@ import torch
 from tlr.evaluation.gradients import gradient_alignment
 from tlr.evaluation.tradeoff import (
     AlignmentTracker,
-    default_groups,
     epoch_seconds,
     grouped_alignment,
     training_curves,
@@ -17,7 +16,7 @@ from tlr.models.rtrbm import RTRBM
 from tlr.models.rvae import RVAE, RVAEConfig
 from tlr.models.trbm import TRBMConfig
 from tlr.models.tvae import TVAE, TVAEConfig
-from tlr.train import OptimConfig, train_windows
+from tlr.train import OptimConfig, fit
 
 
 def _counts(T, B=4, seed=0):
@@ -43,7 +42,7 @@ def test_overall_matches_gradient_alignment(make):
     y = _counts(6)
     out = grouped_alignment(m, y)
     assert set(out) == {"cosine", "rel_diff", "norm_ratio"}
-    assert list(out["cosine"]) == [*default_groups(m), "overall"]
+    assert list(out["cosine"]) == [*m.parameter_groups(), "overall"]
     assert out["cosine"]["overall"] == pytest.approx(gradient_alignment(m, y)["overall"],
                                                      abs=1e-12)
     assert all(0.0 <= r for r in out["rel_diff"].values())
@@ -94,14 +93,31 @@ def test_custom_groups_and_model_untouched():
 def test_errors():
     with pytest.raises(ValueError, match="no parameter name starts with"):
         grouped_alignment(_rvae(), _counts(3), {"nothing": ("zzz",)})
-    with pytest.raises(ValueError, match="RVAE/TVAE or a TRBM/RTRBM"):
+    with pytest.raises(ValueError, match="rVAE/TVAE or a TRBM/RTRBM"):
         grouped_alignment(REFH(REFHConfig(n_hidden=8)), _counts(3))
-    with pytest.raises(ValueError, match="no default parameter groups"):
-        default_groups(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match=r"\(T, B, n_obs\)"):
         grouped_alignment(_rvae(), _counts(3)[0])
     with pytest.raises(ValueError, match="non-finite"):
         grouped_alignment(_rvae(), _counts(3) * float("nan"))
+
+
+def test_parameter_groups_are_the_default_groups():
+    """What the old ``default_groups`` returned is now each model's ``parameter_groups()``:
+    rVAE/TVAE encoder (``rec_*``) / decoder (the rest); harmoniums one group per parameter
+    in the poster's names; every group matches a parameter and every parameter is grouped."""
+    rvae = _rvae()
+    groups = rvae.parameter_groups()
+    assert list(groups) == ["encoder", "decoder"] and groups["encoder"] == ("rec_",)
+    names = [n for n, p in rvae.named_parameters() if p.requires_grad]
+    assert set(groups["decoder"]) == {n for n in names if not n.startswith("rec_")}
+    assert not any(n.startswith("rec_") for n in groups["decoder"])
+    assert list(_rvae(TVAE).parameter_groups()) == ["encoder", "decoder"]
+    for m in (_rtrbm(), REFH(REFHConfig(n_hidden=8))):
+        g = m.parameter_groups()
+        assert g == {"W_u": ("efh.W.0",), "W_y": ("efh.W.1",), "b_x": ("efh.b_hid",),
+                     "b_u": ("efh.b_vis.0",), "b_y": ("efh.b_vis.1",)}
+        assert sorted(p for ps in g.values() for p in ps) == sorted(
+            n for n, _ in m.named_parameters())
 
 
 def test_tracker_in_training_loop():
@@ -114,8 +130,8 @@ def test_tracker_in_training_loop():
     def data(epoch):
         return _counts(20, B=3, seed=epoch)
 
-    hist = train_windows(m, data, 4, OptimConfig(lr=1e-2), torch.Generator().manual_seed(0),
-                         window=5, evaluate=tracker, eval_every=2)
+    hist = fit(m, data, 4, OptimConfig(lr=1e-2), torch.Generator().manual_seed(0),
+               window=5, evaluate=tracker, eval_every=2)
     rec = tracker.as_dict([0, *hist.epochs])
     assert rec["epochs"] == [0, 2, 4] and rec["metric"] == [1.5] * 3
     assert hist.metric == [1.5, 1.5]

@@ -1,4 +1,4 @@
-"""EM for linear dynamical systems (spec §4.4) and phase unwrapping."""
+"""EM for linear dynamical systems (Sources §4.4) and phase unwrapping."""
 
 import math
 

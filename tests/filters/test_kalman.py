@@ -1,4 +1,4 @@
-"""Kalman filter and RTS smoother against brute-force Gaussian conditioning (spec §4.2).
+"""Kalman filter and RTS smoother against brute-force Gaussian conditioning (Sources §4.2).
 
 The reference builds the dense joint Gaussian over (z_1..z_T, y_1..y_T) of one trajectory and
 conditions it directly, so it shares no code (and no recursion) with the filter under test.

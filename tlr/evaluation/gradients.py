@@ -1,6 +1,6 @@
 """Gradient alignment: how far a temporally local rule's gradient is from the full BPTT gradient.
 
-The poster's claim (spec §5.1, §7.1) is that treating u_{t-1} as data, i.e. letting the
+The poster's claim (Sources §5.1, §7.1) is that treating u_{t-1} as data, i.e. letting the
 derivative pass through the expectation and ignoring the dependence of u_{t-1} on θ, discards
 BPTT. :func:`gradient_alignment` measures what is discarded, for a model that has both rules
 for the SAME objective, on the same sequences and the same noise, as cosine similarities
@@ -15,12 +15,12 @@ What is compared:
   u_t = ν_t (or the sample, ``u_mode="sample"``) from u_0, so every loss term has the same
   value; the local gradient back-propagates with u_{t-1} detached (the rVAE), the BPTT
   gradient through u_{t-1} (rVAE-BPTT).
-* **RTRBM / TRBM** (the conditional harmonium p(y_t | u_{t-1}), spec §6.2): one mean-field
+* **RTRBM / TRBM** (the conditional harmonium p(y_t | u_{t-1}), Sources §6.2): one mean-field
   pass u_t = σ(u_{t-1} W_u + y_t W_y + b_x) from u_0 = 0, then ONE CD-k run on all T·B frames
   [u_{t-1}, y_t] with u_{t-1} clamped (the ``TRBM.update`` protocol). The local gradient is
   the CD gradient alone (the TRBM's rule: like the rEFH's, it treats u_{t-1} as data and
   ignores its dependence on θ); the BPTT gradient adds the RTRBM's term
-  (:func:`tlr.models.rtrbm.bptt_term`), computed from the same CD statistics, so the two
+  (:func:`tlr.models.trbm.bptt_term`), computed from the same CD statistics, so the two
   differ by exactly that term. Directions are descent directions, as written to ``p.grad``.
 
 The rEFH has no BPTT version of its (joint) objective here and is rejected.
@@ -33,13 +33,9 @@ import math
 import torch
 from torch import nn
 
-from tlr.models.rtrbm import RTRBM
-from tlr.models.rvae import RVAE
-from tlr.models.trbm import TRBM
 from tlr.rng import make_generator
 
-__all__ = ["cosine", "gradient_alignment", "local_and_bptt_gradients", "rvae_gradients",
-           "harmonium_gradients"]
+__all__ = ["cosine", "gradient_alignment", "local_and_bptt_gradients"]
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -63,68 +59,12 @@ def _named_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 
-def rvae_gradients(model: RVAE, y: torch.Tensor, u0: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None
-                   ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """(local, BPTT) gradients of the summed negative ELBO over y (T, B, n_obs), batch mean.
-
-    Same values, same noise (drawn once from ``generator``, as ``RVAE.window`` draws it);
-    only the path of the gradient differs. ``u0``: (B, n_latent), treated as data; default
-    ``model.initial_state`` (u_0 = 0, as ``train_windows`` starts). Order:
-    ``model.named_parameters()``.
-    """
-    model._check_y(y)
-    T, B, _ = y.shape
-    L = model.config.n_latent
-    u0 = model.initial_state(B) if u0 is None else u0
-    if not torch.is_tensor(u0) or u0.shape != (B, L):
-        got = tuple(u0.shape) if torch.is_tensor(u0) else type(u0).__name__
-        raise ValueError(f"u0 must have shape ({B}, {L}), got {got}")
-    eps = torch.randn((T, B, L), generator=generator, dtype=u0.dtype).to(u0.device)
-    params = [p for _, p in _named_params(model)]
-    grads = []
-    for detach in (True, False):
-        u, loss = u0.detach(), 0.0
-        for t in range(T):
-            out = model.score(y[t], u.detach() if detach else u, eps[t])
-            loss = loss + out.loss.mean()
-            u = out.u
-        grads.append(list(torch.autograd.grad(loss, params, allow_unused=True)))
-    local, bptt = ([torch.zeros_like(p) if g is None else g for g, p in zip(gs, params,
-                                                                             strict=True)]
-                   for gs in grads)
-    return local, bptt
-
-
-@torch.no_grad()
-def harmonium_gradients(model: TRBM, y: torch.Tensor, generator: torch.Generator | None = None
-                        ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """(local, BPTT) descent directions of a TRBM/RTRBM on y (T, B, n_obs), one CD sample.
-
-    Local: ``efh.cd_gradients`` of one CD-k run on the T·B frames (the TRBM's update);
-    BPTT: the same plus :func:`~tlr.models.rtrbm.bptt_term` (the RTRBM's update). Order:
-    ``model.named_parameters()`` (the EFH's W, b_vis, b_hid).
-    """
-    model._check_y(y)
-    T, B, n = y.shape
-    u = model.filter(y)  # (T, B, H), from u_0 = 0
-    u_prev = torch.cat([model.initial_state(B)[None], u[:-1]])
-    v_pos = [u_prev.reshape(T * B, -1), y.reshape(T * B, n)]
-    stats = model.efh.contrastive_divergence(v_pos, model.config.n_cd_steps, generator,
-                                             clamped=(0,))
-    local = model.efh.cd_gradients(stats)
-    bptt = RTRBM._extra_gradients(model, list(local), stats, u, y)
-    order = {id(p): i for i, p in enumerate(model.efh.ordered_parameters())}
-    perm = [order[id(p)] for _, p in _named_params(model)]
-    return [local[i] for i in perm], [bptt[i] for i in perm]
-
-
 def local_and_bptt_gradients(model: nn.Module, y: torch.Tensor, u0: torch.Tensor | None = None,
-                             generator: torch.Generator | None = None, caller: str = "this"
+                             generator: torch.Generator | None = None
                              ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Validate y and u0, then (local-rule gradients, full-BPTT gradients) in the order of
-    ``model.named_parameters()`` (trainable ones): :func:`rvae_gradients` for an RVAE/TVAE,
-    :func:`harmonium_gradients` for a TRBM/RTRBM. ``generator`` defaults to a fixed stream."""
+    """Validate y, then (local-rule gradients, full-BPTT gradients) in the order of
+    ``model.named_parameters()`` (trainable ones), from the model's own
+    ``local_and_bptt_gradients``. ``generator`` defaults to a fixed stream."""
     if not torch.is_tensor(y) or y.dim() != 3:
         got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
         raise ValueError(f"y must be a (T, B, n_obs) tensor, got {got}")
@@ -133,15 +73,7 @@ def local_and_bptt_gradients(model: nn.Module, y: torch.Tensor, u0: torch.Tensor
     if not torch.isfinite(y).all():
         raise ValueError("y contains non-finite values")
     generator = make_generator(0, "gradient_alignment") if generator is None else generator
-    if isinstance(model, RVAE):
-        return rvae_gradients(model, y.to(next(model.parameters()).dtype), u0, generator)
-    if isinstance(model, TRBM):
-        if u0 is not None and (not torch.is_tensor(u0) or bool((u0 != 0).any())):
-            raise ValueError("the RTRBM's BPTT recursion starts from u_0 = 0: pass u0=None")
-        return harmonium_gradients(model, y.to(model.efh.b_hid.dtype), generator)
-    name = getattr(model, "name", type(model).__name__)
-    raise ValueError(f"{caller} needs an RVAE/TVAE or a TRBM/RTRBM, got {name}: "
-                     "it has no BPTT version of the same objective here")
+    return model.local_and_bptt_gradients(y, u0, generator)
 
 
 def gradient_alignment(model: nn.Module, y: torch.Tensor, u0: torch.Tensor | None = None, *,
@@ -158,7 +90,7 @@ def gradient_alignment(model: nn.Module, y: torch.Tensor, u0: torch.Tensor | Non
     Returns ``{parameter name: cosine, ..., "overall": cosine of the concatenation}``. At
     T = 1 there is no past, the two rules coincide and every cosine is 1.
     """
-    local, bptt = local_and_bptt_gradients(model, y, u0, generator, "gradient_alignment")
+    local, bptt = local_and_bptt_gradients(model, y, u0, generator)
     names = [n for n, _ in _named_params(model)]
     out = {n: cosine(a, b) for n, a, b in zip(names, local, bptt, strict=True)}
     out["overall"] = cosine(torch.cat([g.flatten() for g in local]),

@@ -1,6 +1,6 @@
 """Which order of dynamics did a filter learn? Decode velocity from its state.
 
-The neurons report position only (spec §2.1). A first-order filter (KF-1) carries a position
+The neurons report position only (Sources §2.1). A first-order filter (KF-1) carries a position
 estimate and nothing else, so velocity cannot be read out of its state; a second-order filter
 (KF-2, KF-true) carries a velocity estimate. We fit a least-squares linear map from a filter's
 state to the true velocity on one data set and report the R² on another: R² ≈ 0 means no
@@ -13,9 +13,8 @@ import torch
 
 from tlr.evaluation.ppc import wrap_error
 from tlr.evaluation.readout import fit_linear_readout
-from tlr.filters.baselines import kf_states  # re-exported: the states the probes read
 
-__all__ = ["r_squared", "velocity_r2", "kf_states", "lag_steps", "withhold", "gap_slope"]
+__all__ = ["r_squared", "velocity_r2", "lag_steps", "withhold", "gap_slope"]
 
 
 def r_squared(pred: torch.Tensor, target: torch.Tensor) -> float:

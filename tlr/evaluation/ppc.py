@@ -1,6 +1,6 @@
 """Reading a position out of a population code, and scoring it on the ring.
 
-Spec §3 (``GTPNsuffstats.m``, ``centerNoisyHills.m``, ``getBestTorusEsts.m``) and §5.6.
+Sources §3 (``GTPNsuffstats.m``, ``centerNoisyHills.m``, ``getBestTorusEsts.m``) and §5.6.
 For Gaussian tuning and Poisson counts the likelihood of the stimulus is Gaussian (Ma et al.
 2006): p(y | s) ∝ N(s; ŝ, σ_tc² / Σ_i y_i), with ŝ the centre of mass of the counts.
 """
@@ -17,7 +17,7 @@ __all__ = ["CoMEstimate", "center_of_mass", "wrap_error", "torus_mse", "check_co
 
 
 class CoMEstimate(NamedTuple):
-    """Sufficient statistics of a population response (spec §3.2)."""
+    """Sufficient statistics of a population response (Sources §3.2)."""
 
     s_hat: torch.Tensor  # (...,) circular centre of mass (rad, on the ring), float64
     total: torch.Tensor  # (...,) Σ_i y_i, float64
@@ -44,7 +44,7 @@ def check_counts(y: torch.Tensor, n_neurons: int, integer: bool = True, name: st
 
 
 def center_of_mass(y: torch.Tensor, ppc: PPCConfig, integer: bool = True) -> CoMEstimate:
-    """Circular centre of mass of counts or rates ``y`` of shape (..., n_neurons) (spec §3.3).
+    """Circular centre of mass of counts or rates ``y`` of shape (..., n_neurons) (Sources §3.3).
 
     The neurons are indexed relative to the most active one j, d_i = ((i - j + ⌊N/2⌋) mod N) -
     ⌊N/2⌋ ∈ [-⌊N/2⌋, ⌊N/2⌋]; then ŝ = s_j + spacing · Σ_i d_i y_i / Σ_i y_i, wrapped onto the ring.
@@ -68,13 +68,15 @@ def center_of_mass(y: torch.Tensor, ppc: PPCConfig, integer: bool = True) -> CoM
     return CoMEstimate(s_hat=s_hat, total=total, obs_var=obs_var)
 
 
-def wrap_error(err: torch.Tensor, period: float) -> torch.Tensor:
-    """Wrap errors into [-period/2, period/2): the error of smallest magnitude on the ring."""
-    return torch.remainder(err + period / 2, period) - period / 2
+def wrap_error(err: torch.Tensor, period: float, centre: float = 0.0) -> torch.Tensor:
+    """Wrap into [centre - period/2, centre + period/2): for an error (centre 0), the error of
+    smallest magnitude on the ring; for a position, its image in the window around ``centre``.
+    The one place the library wraps values on the ring."""
+    return torch.remainder(err - centre + period / 2, period) - period / 2 + centre
 
 
 def torus_mse(s_hat: torch.Tensor, s_true: torch.Tensor, period: float) -> float:
-    """Torus-wrapped position MSE (rad²) over all samples, t = 1 included (spec §5.6)."""
+    """Torus-wrapped position MSE (rad²) over all samples, t = 1 included (Sources §5.6)."""
     if not torch.is_tensor(s_hat) or not torch.is_tensor(s_true):
         raise TypeError("s_hat and s_true must be tensors")
     if s_hat.shape != s_true.shape:

@@ -1,4 +1,4 @@
-"""Reading position out of a recurrent model's hidden state (spec §5.5).
+"""Reading position out of a recurrent model's hidden state (Sources §5.5).
 
 Primary: decode the model's own reconstruction of the population, E[y_t | x̄_t], with the
 circular centre of mass -- no fitted decoder (Makin's method). Check: least-squares linear maps
@@ -68,7 +68,7 @@ class CircularReadout(NamedTuple):
 @torch.no_grad()
 def fit_circular_readout(u: torch.Tensor, s: torch.Tensor, ppc: PPCConfig,
                          ridge: float = 1e-6) -> CircularReadout:
-    """Fit linear maps u → cos θ and u → sin θ, θ = 2π (s - s_min)/period (spec §5.5 check)."""
+    """Fit linear maps u → cos θ and u → sin θ, θ = 2π (s - s_min)/period (Sources §5.5 check)."""
     theta = 2 * torch.pi * (s.to(torch.float64) - ppc.s_min) / ppc.period
     return CircularReadout(fit_linear_readout(u, torch.cos(theta), ridge),
                            fit_linear_readout(u, torch.sin(theta), ridge), ppc.period, ppc.s_min)

@@ -29,36 +29,10 @@ import torch
 from torch import nn
 
 from tlr.evaluation.gradients import cosine, local_and_bptt_gradients
-from tlr.models.rvae import RVAE
-from tlr.models.trbm import TRBM
 from tlr.rng import make_generator
 
-__all__ = ["default_groups", "grouped_alignment", "AlignmentTracker", "epoch_seconds",
+__all__ = ["grouped_alignment", "AlignmentTracker", "epoch_seconds",
            "TrainingCurve", "training_curves"]
-
-# The harmonium's parameters in the poster's notation: W_u, b_u act on u_{t-1} (visible
-# group 0), W_y, b_y on y_t (group 1), b_x is the hidden bias.
-HARMONIUM_NAMES: dict[str, str] = {"efh.W.0": "W_u", "efh.W.1": "W_y", "efh.b_hid": "b_x",
-                                   "efh.b_vis.0": "b_u", "efh.b_vis.1": "b_y"}
-
-
-def default_groups(model: nn.Module) -> dict[str, tuple[str, ...]]:
-    """Parameter groups worth comparing separately, as ``{group: parameter-name prefixes}``.
-
-    rVAE/TVAE: ``encoder`` (the recognition model, ``rec_*``: the only parameters u_{t-1}
-    depends on, so the only ones BPTT can change) and ``decoder`` (everything else, the
-    generative model). TRBM/RTRBM: one group per parameter, named as on the poster
-    (:data:`HARMONIUM_NAMES`).
-    """
-    if isinstance(model, RVAE):
-        names = [n for n, p in model.named_parameters() if p.requires_grad]
-        return {"encoder": ("rec_",),
-                "decoder": tuple(n for n in names if not n.startswith("rec_"))}
-    if isinstance(model, TRBM):
-        return {short: (name,) for name, short in HARMONIUM_NAMES.items()}
-    name = getattr(model, "name", type(model).__name__)
-    raise ValueError(f"no default parameter groups for {name}: pass groups=")
-
 
 def _ratio(num: torch.Tensor, den: torch.Tensor, both_zero: float) -> float:
     return float(num / den) if den > 0 else (both_zero if num == 0 else math.inf)
@@ -82,7 +56,7 @@ def grouped_alignment(model: nn.Module, y: torch.Tensor,
     :func:`~tlr.evaluation.gradients.gradient_alignment` (u_0 = 0; same default noise
     stream, so the ``"overall"`` cosine is the same number). ``groups``: ``{group: prefixes}``;
     a parameter belongs to a group if its name starts with one of the prefixes (default:
-    :func:`default_groups`). Every group must match at least one parameter.
+    ``model.parameter_groups()``). Every group must match at least one parameter.
 
     Returns ``{"cosine": {group: c, ..., "overall": c}, "rel_diff": {...}, "norm_ratio":
     {...}}`` where ``rel_diff`` is ``|g_bptt - g_local| / |g_bptt|`` over the group's parameters
@@ -90,9 +64,9 @@ def grouped_alignment(model: nn.Module, y: torch.Tensor,
     gradient) and ``norm_ratio`` is ``|g_local| / |g_bptt|`` (1 if both are zero). The
     model's parameters and ``p.grad`` are left untouched.
     """
-    local, bptt = local_and_bptt_gradients(model, y, None, generator, "grouped_alignment")
+    local, bptt = local_and_bptt_gradients(model, y, None, generator)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
-    groups = default_groups(model) if groups is None else groups
+    groups = model.parameter_groups() if groups is None else groups
     keys = ("cosine", "rel_diff", "norm_ratio")
     out: dict[str, dict[str, float]] = {k: {} for k in keys}
     for group, prefixes in groups.items():
@@ -111,7 +85,7 @@ def grouped_alignment(model: nn.Module, y: torch.Tensor,
 class AlignmentTracker:
     """``evaluate`` callback: gradient alignment on a fixed batch, plus a metric, per call.
 
-    Pass it as ``evaluate=`` to :func:`~tlr.train.train_windows` (or ``train_sequences``); call
+    Pass it as ``evaluate=`` to :func:`~tlr.train.fit`; call
     it once on the untrained model first to record epoch 0. Each call runs
     :func:`grouped_alignment` on ``y`` with a fresh generator of the same seed (the same noise
     or CD samples at every call, and nothing drawn from the training generator), then returns

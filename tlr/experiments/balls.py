@@ -1,6 +1,6 @@
 """The bouncing-balls experiment (poster Table 2): one-step prediction with clamped Gibbs sampling.
 
-Spec §9. Data: Sutskever's generator (or Makin's MATLAB port, ``variant="port"``), 3 balls,
+Sources §9. Data: Sutskever's generator (or Makin's MATLAB port, ``variant="port"``), 3 balls,
 30 × 30 frames, T = 100 (:mod:`tlr.data.balls`). Models:
 
 * ORDER 0: copy the last frame (§9.7);
@@ -19,28 +19,24 @@ analogue (``RVAE.predict_next``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import torch
 
 from tlr.data.balls import BallsConfig, simulate_balls
 from tlr.evaluation.prediction import one_step_mse, one_step_predictions, order0_predictions
-from tlr.experiments.common import resolve
-from tlr.models.refh import REFH, REFHConfig
-from tlr.models.rtrbm import RTRBM
-from tlr.models.rvae import RVAE, RVAEConfig
-from tlr.models.trbm import TRBM, TRBMConfig
-from tlr.models.tvae import TVAE, TVAEConfig
-from tlr.rng import make_generator, torch_threads
-from tlr.train import OptimConfig, train_sequences, train_windows
+from tlr.experiments.common import Experiment, ModelResult, TrainSpec, run_experiment
+from tlr.models import build_model as registry_build
+from tlr.rng import make_generator
+from tlr.train import History, OptimConfig
 
-__all__ = ["HarmoniumRun", "VAERun", "BallsPreset", "PRESETS", "MODELS", "run", "test_data",
-           "val_data", "build_model", "sequences"]
+__all__ = ["HarmoniumRun", "VAERun", "BallsPreset", "PRESETS", "BALLS", "MODELS", "run",
+           "test_data", "val_data", "epoch_data", "model_config", "build_model", "sequences",
+           "chain_starts"]
 
 @dataclass(frozen=True)
 class HarmoniumRun:
-    """rEFH/TRBM/RTRBM on bouncing balls (spec §9.5, Makin's ``'[Sutskever2013]'`` case)."""
+    """rEFH/TRBM/RTRBM on bouncing balls (Sources §9.5, Makin's ``'[Sutskever2013]'`` case)."""
 
     n_hidden: int = 400
     n_cd_steps: int = 25
@@ -49,14 +45,14 @@ class HarmoniumRun:
     n_epochs: int = 255
     n_seq: int = 400  # fresh 100-frame sequences per epoch, one per update
     seqs_per_update: int = 1
-    # hyperbolic schedule, m0 = 50 for every group: η starts at 0.02, μ = 0.9 (spec §5.4)
+    # hyperbolic schedule, m0 = 50 for every group: η starts at 0.02, μ = 0.9 (Sources §5.4)
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig("makin-hyperbolic", m0=(50, 50, 50, 50, 50)))
 
 
 @dataclass(frozen=True)
 class VAERun:
-    """rVAE, TVAE, rVAE-BPTT on bouncing balls: sizes and schedule are ours (spec §7.2-7.3)."""
+    """rVAE, TVAE, rVAE-BPTT on bouncing balls: sizes and schedule are ours (Sources §7.2-7.3)."""
 
     n_latent: int = 32
     n_units: int = 400
@@ -83,6 +79,7 @@ class BallsPreset:
     eval_every: int = 5
     harmonium: HarmoniumRun = field(default_factory=HarmoniumRun)
     vae: VAERun = field(default_factory=VAERun)
+    device: str = "cpu"  # "cpu", "cuda" or "auto"
 
     @property
     def balls(self) -> BallsConfig:
@@ -124,144 +121,132 @@ def val_data(preset: BallsPreset, seed: int) -> torch.Tensor:
     return sequences(preset.n_val, preset, seed, f"balls/{preset.variant}/val")
 
 
-def build_model(name: str, preset: BallsPreset, generator: torch.Generator | None = None):
-    """An untrained model ``name`` with the preset's sizes (the runners and the book use it)."""
+HARMONIUMS = ("rEFH", "TRBM", "RTRBM")
+
+
+def epoch_data(preset: BallsPreset, seed: int, name: str, epoch: int, n_seq: int) -> torch.Tensor:
+    """Model ``name``'s fresh training sequences of ``epoch``, (T, n_seq, n_pixels)."""
+    return sequences(n_seq, preset, seed, f"balls/{name}/epoch{epoch}")
+
+
+def model_config(name: str, preset: BallsPreset) -> tuple[str, dict]:
+    """(registry name, config) of model ``name`` at the preset's sizes."""
     h, v, n_pixels = preset.harmonium, preset.vae, preset.balls.n_pixels
-    if name == "rEFH":
-        return REFH(REFHConfig(n_obs=n_pixels, n_hidden=h.n_hidden, obs_type="bernoulli",
-                               n_cd_steps=h.n_cd_steps), generator=generator)
-    if name in ("TRBM", "RTRBM"):
-        cls = TRBM if name == "TRBM" else RTRBM
-        return cls(TRBMConfig(n_obs=n_pixels, n_hidden=h.n_hidden, obs_type="bernoulli",
-                              n_cd_steps=h.n_cd_steps), generator=generator)
-    kw = dict(n_obs=n_pixels, n_latent=v.n_latent, n_units=v.n_units, likelihood="bernoulli",
-              learn_sigma=v.learn_sigma, bptt=name.endswith("-BPTT"))
-    if name == "TVAE":
-        return TVAE(TVAEConfig(**kw), generator=generator)
-    if name in ("rVAE", "rVAE-BPTT"):
-        return RVAE(RVAEConfig(**kw), generator=generator)
-    raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+    if name in HARMONIUMS:
+        return name, dict(n_obs=n_pixels, n_hidden=h.n_hidden, obs_type="bernoulli",
+                          n_cd_steps=h.n_cd_steps)
+    if name in ("rVAE", "rVAE-BPTT", "TVAE"):
+        return name, dict(n_obs=n_pixels, n_latent=v.n_latent, n_units=v.n_units,
+                          likelihood="bernoulli", learn_sigma=v.learn_sigma)
+    raise ValueError(f"unknown model {name!r}; valid: {', '.join(BALLS.models[1:])}")
 
 
-def _evaluator(preset: BallsPreset, seed: int):
-    """Validation one-step MSE during training (a few sequences, separate from the test set)."""
-    val = val_data(preset, seed)
-
-    def evaluate(model) -> float:
-        g = make_generator(seed, "balls/val-gibbs")
-        return one_step_mse(one_step_predictions(model, val, preset.n_gibbs, g), val)
-
-    return evaluate
+def build_model(name: str, preset: BallsPreset, generator: torch.Generator | None = None):
+    """An untrained model ``name`` with the preset's sizes (the runner and the book use it)."""
+    arch, config = model_config(name, preset)
+    return registry_build(arch, generator=generator, **config)
 
 
-def _checkpoint(checkpoint_dir: str | None, preset: BallsPreset, seed: int,
-                name: str) -> str | None:
-    if checkpoint_dir is None:
-        return None
-    return f"{checkpoint_dir}/balls_{preset.name}_seed{seed}_{name}.pt"
+class BallsExperiment(Experiment):
+    """Table 2: one-step prediction MSE per pixel with clamped Gibbs sampling (Sources §9.6)."""
 
+    name = "balls"
+    presets = PRESETS
+    models = ("ORDER 0", "rEFH", "TRBM", "RTRBM", "rVAE", "TVAE", "rVAE-BPTT")
+    baselines = ("ORDER 0",)
 
-def _score(model, preset: BallsPreset, seed: int, test: torch.Tensor, hist,
-           train_s: float, chain_starts: bool = False) -> tuple[float, float, dict]:
-    g = make_generator(seed, "balls/test-gibbs")
-    mse = one_step_mse(one_step_predictions(model, test, preset.n_gibbs, g), test)
-    with torch.no_grad():  # not a prediction: how well the state u_t describes its own frame
-        recon = (model.reconstruct(model.filter(test)) - test).double().pow(2).mean().item()
-    info = {"updates": hist.updates, "epochs": hist.epochs, "curve": hist.metric,
-            "n_gibbs": preset.n_gibbs, "reconstruction_mse": recon}
-    if chain_starts:
-        # diagnostics, not the spec: the same chains started from the true previous frame,
-        # with n_gibbs steps and with none (the mean-field readout alone)
-        for key, n in (("mse_from_previous", preset.n_gibbs), ("mse_from_previous_0", 0)):
-            pred = one_step_predictions(model, test, n, g, start="previous")
-            info[key] = one_step_mse(pred, test)
-    if hist.resumed_at:
-        info["resumed_at_epoch"] = hist.resumed_at
-        train_s = hist.elapsed
-    return mse, train_s, info
+    def prepare(self, preset: BallsPreset, seed: int, device: torch.device) -> torch.Tensor:
+        return test_data(preset, seed).to(device)
 
+    def baseline(self, name: str, preset: BallsPreset, seed: int,
+                 test: torch.Tensor) -> tuple[float, float, dict]:
+        """ORDER 0: copy the last frame (Sources §9.7)."""
+        return one_step_mse(order0_predictions(test), test), 0.0, {}
 
-def run_order0(preset: BallsPreset, seed: int, test: torch.Tensor, opts: dict):
-    """ORDER 0: copy the last frame (spec §9.7)."""
-    return one_step_mse(order0_predictions(test), test), 0.0, {}
+    def model_config(self, name: str, preset: BallsPreset) -> tuple[str, dict]:
+        return model_config(name, preset)
 
-
-def _run_harmonium(name: str):
-    def runner(preset: BallsPreset, seed: int, test: torch.Tensor, opts: dict):
-        h = preset.harmonium
-        g = make_generator(seed, f"balls/{name}")
-        model = build_model(name, preset, g)
-        t0 = time.perf_counter()
-        hist = train_sequences(
-            model, lambda e: sequences(h.n_seq, preset, seed, f"balls/{name}/epoch{e}"),
-            h.n_epochs, h.optim, g, seqs_per_update=h.seqs_per_update,
-            evaluate=_evaluator(preset, seed), eval_every=preset.eval_every,
-            checkpoint=_checkpoint(opts.get("checkpoint_dir"), preset, seed, name),
-            progress=opts.get("progress"), n_pretrain=h.n_pretrain,
-            pretrain_cd_steps=h.pretrain_cd_steps)
-        return _score(model, preset, seed, test, hist, time.perf_counter() - t0,
-                      chain_starts=True)
-
-    runner.__doc__ = f"{name} with Bernoulli pixels, whole-sequence CD updates (spec §9.5)."
-    return runner
-
-
-def _run_vae(name: str):
-    def runner(preset: BallsPreset, seed: int, test: torch.Tensor, opts: dict):
+    def train_spec(self, name: str, preset: BallsPreset) -> TrainSpec:
+        if name in HARMONIUMS:  # whole sequences, static pretraining first (Sources §9.5)
+            h = preset.harmonium
+            return TrainSpec(h.n_epochs, h.optim, batch=h.seqs_per_update,
+                             n_pretrain=h.n_pretrain, pretrain_cd_steps=h.pretrain_cd_steps,
+                             eval_every=preset.eval_every)
         v = preset.vae
-        model = build_model(name, preset, make_generator(seed, f"balls/{name}/init"))
-        g = make_generator(seed, f"balls/{name}")
+        return TrainSpec(v.n_epochs, v.optim, window=v.window, batch=v.batch,
+                         eval_every=preset.eval_every)
 
-        def data(epoch: int) -> torch.Tensor:  # (T, n_seq, 900), then split into batches
-            return sequences(v.n_seq, preset, seed, f"balls/{name}/epoch{epoch}")
+    def generators(self, name: str, seed: int, device: torch.device):
+        if name in HARMONIUMS:
+            return super().generators(name, seed, device)
+        return (make_generator(seed, f"balls/{name}/init"),  # weights: drawn on the CPU
+                make_generator(seed, f"balls/{name}", device))
 
-        t0 = time.perf_counter()
-        hist = train_windows(model, data, v.n_epochs, v.optim, g, window=v.window,
-                             batch=v.batch, evaluate=_evaluator(preset, seed),
-                             eval_every=preset.eval_every,
-                             checkpoint=_checkpoint(opts.get("checkpoint_dir"), preset, seed,
-                                                    name),
-                             progress=opts.get("progress"))
-        return _score(model, preset, seed, test, hist, time.perf_counter() - t0)
+    def train_data(self, name: str, preset: BallsPreset, seed: int, test: torch.Tensor,
+                   device: torch.device):
+        n = preset.harmonium.n_seq if name in HARMONIUMS else preset.vae.n_seq
+        return lambda epoch: epoch_data(preset, seed, name, epoch, n).to(device)
 
-    runner.__doc__ = f"{name} with a Bernoulli likelihood, trained on windows (spec §7)."
-    return runner
+    def evaluator(self, name: str, preset: BallsPreset, seed: int, test: torch.Tensor,
+                  device: torch.device):
+        """Validation one-step MSE during training (a few sequences apart from the test set)."""
+        val = val_data(preset, seed).to(device)
+
+        def evaluate(model) -> float:
+            g = make_generator(seed, "balls/val-gibbs", device)
+            return one_step_mse(one_step_predictions(model, val, preset.n_gibbs, g), val)
+
+        return evaluate
+
+    def score(self, model, name: str, preset: BallsPreset, seed: int, test: torch.Tensor,
+              hist: History, device: torch.device) -> tuple[float, dict]:
+        g = make_generator(seed, "balls/test-gibbs", device)
+        mse = one_step_mse(one_step_predictions(model, test, preset.n_gibbs, g), test)
+        with torch.no_grad():  # not a prediction: how well the state u_t describes its frame
+            recon = (model.reconstruct(model.filter(test)) - test).double().pow(2).mean().item()
+        info = {"epochs": hist.epochs, "curve": hist.metric, "n_gibbs": preset.n_gibbs,
+                "reconstruction_mse": recon}
+        if name in HARMONIUMS:
+            # diagnostics beside the protocol: the same chains started from the true previous
+            # frame, with n_gibbs steps and with none (the mean-field readout alone)
+            info.update(chain_starts(model, test, preset.n_gibbs, g,
+                                     kinds=("previous", "previous_0")))
+        return mse, info
 
 
-MODELS = {
-    "ORDER 0": run_order0,
-    "rEFH": _run_harmonium("rEFH"),
-    "TRBM": _run_harmonium("TRBM"),
-    "RTRBM": _run_harmonium("RTRBM"),
-    "rVAE": _run_vae("rVAE"),
-    "TVAE": _run_vae("TVAE"),
-    "rVAE-BPTT": _run_vae("rVAE-BPTT"),
-}
+BALLS = BallsExperiment()
+MODELS = BALLS.models
 
 
-def run(
-    models: list[str] | None = None,
-    preset: str | BallsPreset = "quick",
-    seed: int = 0,
-    progress: bool | None = None,
-    checkpoint_dir: str | None = None,
-    threads: int | None = 1,
-) -> dict[str, dict]:
-    """Train and score ``models`` (default: all) on one preset and seed.
+def chain_starts(model, y: torch.Tensor, n_gibbs: int, generator: torch.Generator,
+                 kinds: tuple[str, ...] = ("noise", "noise_long", "previous", "previous_0")
+                 ) -> dict[str, float]:
+    """One-step MSE of ``model`` on y with its chains started in different ways.
 
-    Returns ``{model: {"mse": float, "train_s": float, "info": dict}}``; "mse" is the one-step
-    prediction error per pixel on the test set (spec §9.6). ``threads``: torch CPU threads
-    while running (None leaves the setting alone).
+    ``noise``: the protocol (Sources §9.6), ``n_gibbs`` steps from noise; ``noise_long``: 8x
+    the steps from noise; ``previous``: ``n_gibbs`` steps from the true y_{t-1};
+    ``previous_0``: no Gibbs step from y_{t-1} (the mean-field readout of the learned
+    transition, independent of the sampler). Keys: ``mse_`` + kind, except ``previous`` /
+    ``previous_0``, recorded as ``mse_from_previous`` / ``mse_from_previous_0``.
     """
-    from tqdm.auto import tqdm
+    setups = {"noise": ("mse_noise", n_gibbs, "noise"),
+              "noise_long": ("mse_noise_long", 8 * n_gibbs, "noise"),
+              "previous": ("mse_from_previous", n_gibbs, "previous"),
+              "previous_0": ("mse_from_previous_0", 0, "previous")}
+    unknown = [k for k in kinds if k not in setups]
+    if unknown:
+        raise ValueError(f"unknown chain start(s) {unknown}; valid: {', '.join(setups)}")
+    out = {}
+    for kind in kinds:
+        key, n, start = setups[kind]
+        out[key] = one_step_mse(one_step_predictions(model, y, n, generator, start=start), y)
+    return out
 
-    preset, models = resolve(preset, models, PRESETS, MODELS)
-    opts = {"checkpoint_dir": checkpoint_dir, "progress": progress}
-    results = {}
-    with torch_threads(threads):
-        test = test_data(preset, seed)
-        for name in tqdm(models, desc=f"balls/{preset.name}",
-                         disable=None if progress is None else not progress):
-            mse, train_s, info = MODELS[name](preset, seed, test, opts)
-            results[name] = {"mse": mse, "train_s": train_s, "info": info}
-    return results
+
+def run(models: list[str] | None = None, preset: str | BallsPreset = "quick", seed: int = 0,
+        progress: bool | None = None, checkpoint_dir: str | None = None,
+        threads: int | None = 1, device: str | None = None) -> dict[str, ModelResult]:
+    """Train and score ``models`` (default: all) on one preset and seed (see
+    :func:`tlr.experiments.common.run_experiment`); "mse" is the one-step prediction error
+    per pixel on the test set (Sources §9.6)."""
+    return run_experiment(BALLS, models, preset, seed, progress, checkpoint_dir, threads, device)

@@ -1,24 +1,270 @@
-"""What every experiment's ``run`` does before training: resolve the preset and the models."""
+"""The one experiment runner behind ``python -m tlr run``, shared by ``ppc``, ``balls``, ``mnist``.
+
+An experiment is an :class:`Experiment`: its presets, its model names, and what differs from
+one experiment to the next (the data, how each model is configured and trained, how it is
+scored). Everything else is here, once: preset and model resolution, ``--set`` overrides
+(:func:`apply_overrides`), device and thread handling, building models through the registry
+(:func:`tlr.models.build_model`), training through :func:`tlr.train.fit` with per-epoch
+checkpoints, timing, and the one result type, :class:`ModelResult`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
-__all__ = ["resolve"]
+import torch
+
+from tlr.models import build_model
+from tlr.rng import make_generator, torch_threads
+from tlr.train import History, OptimConfig, fit
+
+__all__ = ["ModelResult", "TrainSpec", "Experiment", "resolve", "apply_overrides",
+           "resolve_device", "checkpoint_path", "build", "train", "run_experiment"]
+
+
+class ModelResult(TypedDict):
+    """What a run reports for one model."""
+
+    mse: float  # the experiment's test metric (see its module docstring)
+    train_s: float  # seconds of training (0 for models that do not train); summed over resumes
+    info: dict  # model-specific extras (learning curve, diagnostics, wall_s, ...)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How one model is trained: the arguments of :func:`tlr.train.fit` an experiment sets."""
+
+    n_epochs: int
+    optim: OptimConfig
+    window: int | None = None  # steps per update (None: whole sequences)
+    batch: int | None = None  # sequences per update group (None: all at once)
+    n_pretrain: int = 0
+    pretrain_cd_steps: int = 5
+    eval_every: int = 5
+
+
+class Experiment:
+    """What one experiment defines; :func:`run_experiment` does the rest.
+
+    Subclasses set ``name``, ``presets`` and ``models`` (baselines first) and implement the
+    hooks below. ``data`` is whatever :meth:`prepare` returns (the test set and anything the
+    scoring shares across models).
+    """
+
+    name: str
+    presets: Mapping[str, Any]
+    models: tuple[str, ...]
+    baselines: tuple[str, ...] = ()  # models that do not train
+
+    def prepare(self, preset, seed: int, device: torch.device) -> Any:
+        raise NotImplementedError
+
+    def baseline(self, name: str, preset, seed: int, data) -> tuple[float, float, dict]:
+        """(test metric, seconds spent fitting, info) of a model that is not trained by
+        :func:`tlr.train.fit` (copies of the last frame, Kalman filters)."""
+        raise NotImplementedError
+
+    def model_config(self, name: str, preset) -> tuple[str, dict]:
+        """(registry name, config fields) of a trained model."""
+        raise NotImplementedError
+
+    def train_spec(self, name: str, preset) -> TrainSpec:
+        raise NotImplementedError
+
+    def generators(self, name: str, seed: int, device: torch.device
+                   ) -> tuple[torch.Generator, torch.Generator]:
+        """(initial weights, training noise); by default one stream for both."""
+        g = make_generator(seed, f"{self.name}/{name}", device)
+        return g, g
+
+    def train_data(self, name: str, preset, seed: int, data,
+                   device: torch.device) -> Callable[[int], torch.Tensor]:
+        """``epoch -> (T, N, n_obs)``: the model's fresh training data of each epoch."""
+        raise NotImplementedError
+
+    def evaluator(self, name: str, preset, seed: int, data,
+                  device: torch.device) -> Callable[[torch.nn.Module], float]:
+        """The validation metric recorded during training (the learning curve)."""
+        raise NotImplementedError
+
+    def score(self, model, name: str, preset, seed: int, data, hist: History,
+              device: torch.device) -> tuple[float, dict]:
+        """(test metric, info) of a trained model."""
+        raise NotImplementedError
+
+    def check(self, preset) -> None:
+        """Raise a ValueError if the preset cannot run (default: anything goes)."""
 
 
 def resolve(preset: Any, models: list[str] | None, presets: Mapping[str, Any],
-            registry: Mapping[str, Any]) -> tuple[Any, list[str]]:
+            valid: Mapping[str, Any] | tuple[str, ...]) -> tuple[Any, list[str]]:
     """``(preset object, model names)``: a preset name is looked up in ``presets``;
-    ``models=None`` means every model of ``registry``. Unknown names raise ValueError
-    listing the valid ones."""
+    ``models=None`` means every valid model. Unknown names raise ValueError listing the valid
+    ones."""
     if isinstance(preset, str):
         if preset not in presets:
             raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(presets)}")
         preset = presets[preset]
-    models = list(registry) if models is None else models
-    unknown = [m for m in models if m not in registry]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; valid: {', '.join(registry)}")
+    models = list(valid) if models is None else list(models)
+    unknown = [m for m in models if m not in valid]
+    if unknown or not models:
+        raise ValueError(f"unknown model(s) {unknown or models}; valid: {', '.join(valid)}")
     return preset, models
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"`` → cuda if available, else cpu; ``"cuda"`` without CUDA is an error."""
+    device = "cpu" if device is None else device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {str(device)!r}")
+    return device
+
+
+def _parse(key: str, current: Any, raw: str, in_tuple: bool = False) -> Any:
+    """``raw`` parsed as the type of the field's ``current`` value (an int entry of a tuple
+    also takes a float, e.g. Makin's m0 = 12.5; ``None`` fields take "none" or a number)."""
+    if isinstance(current, bool):
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"--set {key} expects true/false, got {raw!r}")
+        return raw.lower() in ("true", "1")
+    if isinstance(current, tuple):
+        parts = raw.split(",")
+        if len(parts) != len(current) and len({type(c) for c in current}) != 1:
+            raise ValueError(f"--set {key} expects {len(current)} comma-separated values, "
+                             f"got {raw!r}")
+        return tuple(_parse(key, current[min(i, len(current) - 1)], x, in_tuple=True)
+                     for i, x in enumerate(parts))
+    if current is None and raw.lower() == "none":
+        return None
+    kinds = {str: (str,), float: (float,)}.get(type(current),
+                                               (int, float) if in_tuple or current is None
+                                               else (int,))
+    for kind in kinds:
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    want = type(current).__name__ if current is not None else "a number or none"
+    raise ValueError(f"--set {key} expects {want}, got {raw!r}")
+
+
+def _override(obj, key: str, raw: str, top: bool = True, full: str | None = None):
+    """``dataclasses.replace`` one (possibly dotted) field of ``obj``, parsing ``raw`` by type
+    (``full``: the whole dotted key, for messages)."""
+    full = key if full is None else full
+    head, _, rest = key.partition(".")
+    # a preset's own ``name`` is its identity; a nested config's (e.g. optim.name) is a setting
+    fields = {f.name for f in dataclasses.fields(obj) if f.name != "name" or not top or rest}
+    if head not in fields:
+        raise ValueError(f"bad --set key {full!r}; valid keys here: {', '.join(sorted(fields))}")
+    current = getattr(obj, head)
+    if rest:
+        if not dataclasses.is_dataclass(current):
+            raise ValueError(f"--set {full}: {head} has no sub-fields")
+        return dataclasses.replace(obj, **{head: _override(current, rest, raw, False, full)})
+    if dataclasses.is_dataclass(current):
+        sub = ", ".join(f"{head}.{f.name}" for f in dataclasses.fields(current))
+        raise ValueError(f"--set {full}: set one of its fields instead ({sub})")
+    value = _parse(full, current, raw)
+    try:
+        return dataclasses.replace(obj, **{head: value})
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"--set {full}={raw}: {e}") from None
+
+
+def apply_overrides(preset, overrides: Mapping[str, str]):
+    """``preset`` with ``{key: raw value}`` overrides applied, as ``--set key=value`` does
+    (dotted keys reach nested configs, e.g. ``harmonium.optim.lr``). A results JSON records its
+    run's overrides this way, so ``apply_overrides(PRESETS[res["preset"]], res["overrides"])``
+    rebuilds its preset."""
+    for key, raw in overrides.items():
+        preset = _override(preset, key, raw)
+    return preset
+
+
+def checkpoint_path(checkpoint_dir: str | None, experiment: str, preset, seed: int,
+                    name: str) -> str | None:
+    """Where a model's per-epoch checkpoint lives (None: no checkpoints)."""
+    if checkpoint_dir is None:
+        return None
+    return f"{checkpoint_dir}/{experiment}_{preset.name}_seed{seed}_{name}.pt"
+
+
+def build(exp: Experiment, name: str, preset, seed: int,
+          device: torch.device) -> tuple[torch.nn.Module, torch.Generator]:
+    """Model ``name`` of ``exp``, untrained, through the registry, and its training generator
+    (the experiment decides whether weights and training noise share one stream)."""
+    init, g = exp.generators(name, seed, device)
+    arch, config = exp.model_config(name, preset)
+    return build_model(arch, generator=init, **config).to(device), g
+
+
+def train(exp: Experiment, name: str, preset, seed: int, data, device: torch.device,
+          checkpoint_dir: str | None = None, progress: bool | None = None, *,
+          model: torch.nn.Module | None = None, generator: torch.Generator | None = None,
+          evaluate: Callable | None = None, eval_every: int | None = None
+          ) -> tuple[torch.nn.Module, History, float]:
+    """Train model ``name`` of ``exp`` with :func:`tlr.train.fit`, as ``run`` does.
+
+    ``model``/``generator``: from :func:`build` (default: built here); ``evaluate`` /
+    ``eval_every`` replace the experiment's validation metric and its period (analyses that
+    record more along the way). Returns (model, history, training seconds; summed over
+    sessions if resumed)."""
+    if model is None:
+        model, generator = build(exp, name, preset, seed, device)
+    spec = exp.train_spec(name, preset)
+    t0 = time.perf_counter()
+    hist = fit(model, exp.train_data(name, preset, seed, data, device), spec.n_epochs,
+               spec.optim, generator, window=spec.window, batch=spec.batch,
+               n_pretrain=spec.n_pretrain, pretrain_cd_steps=spec.pretrain_cd_steps,
+               evaluate=evaluate or exp.evaluator(name, preset, seed, data, device),
+               eval_every=eval_every or spec.eval_every,
+               checkpoint=checkpoint_path(checkpoint_dir, exp.name, preset, seed, name),
+               progress=progress)
+    train_s = hist.elapsed if hist.resumed_at else time.perf_counter() - t0
+    return model, hist, train_s
+
+
+def run_experiment(exp: Experiment, models: list[str] | None = None, preset: str | Any = "quick",
+                   seed: int = 0, progress: bool | None = None,
+                   checkpoint_dir: str | None = None, threads: int | None = 1,
+                   device: str | torch.device | None = None) -> dict[str, ModelResult]:
+    """Train and score ``models`` (default: all) of ``exp`` on one preset and seed.
+
+    ``threads``: torch CPU threads while running (None leaves the setting alone).
+    ``device``: "cpu", "cuda" or "auto" (None: the preset's ``device``); models, training
+    data and sampling live there. Returns ``{model: ModelResult}``.
+    """
+    from tqdm.auto import tqdm
+
+    preset, models = resolve(preset, models, exp.presets, exp.models)
+    exp.check(preset)
+    dev = resolve_device(preset.device if device is None else device)
+    results: dict[str, ModelResult] = {}
+    with torch_threads(threads):
+        data = exp.prepare(preset, seed, dev)
+        for name in tqdm(models, desc=f"{exp.name}/{preset.name}",
+                         disable=None if progress is None else not progress):
+            t0 = time.perf_counter()
+            if name in exp.baselines:
+                mse, train_s, info = exp.baseline(name, preset, seed, data)
+            else:
+                model, hist, train_s = train(exp, name, preset, seed, data, dev,
+                                             checkpoint_dir, progress)
+                model.eval()
+                mse, info = exp.score(model, name, preset, seed, data, hist, dev)
+                info = {"updates": hist.updates, **info}
+                if hist.resumed_at:  # trained over several sessions: train_s sums them
+                    info["resumed_at_epoch"] = hist.resumed_at
+            results[name] = ModelResult(mse=mse, train_s=train_s,
+                                        info={**info, "wall_s": time.perf_counter() - t0})
+    return results

@@ -1,9 +1,9 @@
-"""The PPC baselines of Table 1: ORDER 0, KF-true, KF-1 and KF-2 (spec §3.4, §4).
+"""The PPC baselines of Table 1: ORDER 0, KF-true, KF-1 and KF-2 (Sources §3.4, §4).
 
-All four decode the population response through its sufficient statistics (spec §3.1): the
+All four decode the population response through its sufficient statistics (Sources §3.1): the
 circular centre of mass ŝ_t and its variance σ_tc²/Σ_i y_t^i.
 
-The filters keep an unwrapped state and wrap each innovation onto the ring (spec §4.2). The
+The filters keep an unwrapped state and wrap each innovation onto the ring (Sources §4.2). The
 first observation has no prediction to be compared with, so it is placed on the sheet
 centred on the start-position range, [c - period/2, c + period/2) with c = (pos_min + pos_max)/2
 = 0: every start position lies ≥ 0.12 rad (≈ 4 observation s.d.) inside that window, whereas
@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from tlr.data.lds_ppc import LTIConfig, PPCConfig
-from tlr.evaluation.ppc import center_of_mass
+from tlr.evaluation.ppc import center_of_mass, wrap_error
 from tlr.filters.em import EMResult, fit_lds_em, unwrap_continuous
 from tlr.filters.kalman import LDSParams, kalman_filter
 
@@ -36,7 +36,7 @@ def order0(y: torch.Tensor, ppc: PPCConfig) -> torch.Tensor:
 
 
 def kf_true_params(lti: LTIConfig, diffuse_var: float = 1e8) -> LDSParams:
-    """The true second-order LDS (spec §4.3): A, C = [1, 0], Q; prior μ_0 = 0.
+    """The true second-order LDS (Sources §4.3): A, C = [1, 0], Q; prior μ_0 = 0.
 
     Makin's prior has zero information on position (``SigmaX0 = Inf``); ``diffuse_var``
     stands in for that infinity (the first update then copies ŝ_1 up to ~1e-11 rad).
@@ -55,7 +55,7 @@ def centred_observations(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig):
     """Centre of mass (T, B) in the window centred on the start range, and its variance."""
     com = center_of_mass(y, ppc)
     c = 0.5 * (lti.pos_min + lti.pos_max)
-    s_hat = torch.remainder(com.s_hat - c + ppc.period / 2, ppc.period) - ppc.period / 2 + c
+    s_hat = wrap_error(com.s_hat, ppc.period, c)
     return s_hat, com.obs_var
 
 
@@ -63,7 +63,7 @@ def kf_states(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig,
               params: LDSParams | None = None, gain_aware: bool = False) -> torch.Tensor:
     """Filtered states z_{t|t} (T, B, n) on counts y (T, B, N); ``params=None`` → KF-true.
 
-    KF-true uses the true dynamics and R_t = σ_tc²/Σ_i y_t^i (spec §4.3); a fitted LDS uses
+    KF-true uses the true dynamics and R_t = σ_tc²/Σ_i y_t^i (Sources §4.3); a fitted LDS uses
     its constant R, except that a step without spikes carries no position information and
     skips the update (R_t = inf). ``gain_aware=True`` gives a fitted LDS KF-true's R_t instead
     of its R (an analysis reference: what a filter of that order gains from knowing each
@@ -81,7 +81,7 @@ def kf_states(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig,
 
 
 def kf_true(y: torch.Tensor, lti: LTIConfig, ppc: PPCConfig) -> torch.Tensor:
-    """KF-true: position estimates C z_{t|t} (T, B) of the true-parameter filter (spec §4.3)."""
+    """KF-true: position estimates C z_{t|t} (T, B) of the true-parameter filter (Sources §4.3)."""
     return kf_states(y, lti, ppc)[..., 0]
 
 
@@ -94,7 +94,7 @@ def fit_kf(
     tol: float = 1e-5,
     generator: torch.Generator | None = None,
 ) -> EMResult:
-    """Fit KF-``order`` by EM on training counts (T, B, N) (spec §4.4).
+    """Fit KF-``order`` by EM on training counts (T, B, N) (Sources §4.4).
 
     The ring-valued centre-of-mass observations are first unwrapped by continuity in time
     (:func:`~tlr.filters.em.unwrap_continuous`), so that a linear model can describe them.

@@ -1,6 +1,6 @@
 """Fitting a linear dynamical system by expectation-maximisation (KF-1 and KF-2).
 
-Spec §4.4 (``tools/EM4LDS.m``, ``fitLDSwithEM.m``): an n-state LDS with constant observation
+Sources §4.4 (``tools/EM4LDS.m``, ``fitLDSwithEM.m``): an n-state LDS with constant observation
 noise is fit to centre-of-mass observations of training data; the learned parameters are then
 run as a Kalman filter on test data. E-step: Kalman filter + RTS smoother (:mod:`.kalman`).
 M-step: the closed-form updates of Shumway & Stoffer (1982) / Ghahramani & Hinton (1996).
@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import torch
 
+from tlr.evaluation.ppc import wrap_error
 from tlr.filters.kalman import LDSParams, kalman_filter, rts_smoother
 
 __all__ = ["EMResult", "init_lds", "em_step", "fit_lds_em", "unwrap_continuous"]
@@ -32,13 +33,13 @@ def unwrap_continuous(s: torch.Tensor, period: float, centre: float = 0.0) -> to
     s_t + k·period nearest to the previous unwrapped value. Valid when per-step changes are far
     below period/2 (here ≈ 0.04 rad against 1.12 rad). Causal, and uses no ground truth.
     """
-    first = torch.remainder(s[:1] - centre + period / 2, period) - period / 2 + centre
-    d = torch.remainder(s.diff(dim=0) + period / 2, period) - period / 2
+    first = wrap_error(s[:1], period, centre)
+    d = wrap_error(s.diff(dim=0), period)
     return torch.cat([first, first + d.cumsum(0)], dim=0)
 
 
 def init_lds(y: torch.Tensor, n_states: int, generator: torch.Generator | None = None) -> LDSParams:
-    """A data-scaled random starting point (Makin's EM also starts at random, spec §4.4).
+    """A data-scaled random starting point (Makin's EM also starts at random, Sources §4.4).
 
     C = [1, 0, ...] + small noise, A = 0.99 I + small noise, Q = var(Δy) I, R = var(Δy),
     μ_0 = [mean(y_1), 0, ...], V_0 = var(y) I.
@@ -105,7 +106,7 @@ def fit_lds_em(
     generator: torch.Generator | None = None,
     init: LDSParams | None = None,
 ) -> EMResult:
-    """Fit an ``n_states`` LDS with constant R by EM (spec §4.4).
+    """Fit an ``n_states`` LDS with constant R by EM (Sources §4.4).
 
     ``y``: observations (T, B, m), or a callable ``k -> y`` returning fresh training data for
     iteration k (Makin's ``NepochsRenew = 1``; the log-likelihood is then not monotone).

@@ -1,12 +1,12 @@
 """Kalman filter and Rauch-Tung-Striebel smoother for linear-Gaussian state-space models.
 
-Spec §4.2 (``tools/KalmanFilter.m``, ``KFposteriorization.m``). Model, time-major and batched:
+Sources §4.2 (``tools/KalmanFilter.m``, ``KFposteriorization.m``). Model, time-major and batched:
 
     z_1 ~ N(μ_0, V_0),   z_{t+1} = A z_t + w_t,  w_t ~ N(0, Q),
     y_t = C z_t + v_t,   v_t ~ N(0, R_t).
 
 R_t may vary with time and trajectory: for a Poisson population code R_t = σ_tc² / Σ_i y_t^i
-(spec §3.1). An infinite R_t (no spikes) means "no observation": the update is skipped.
+(Sources §3.1). An infinite R_t (no spikes) means "no observation": the update is skipped.
 On a ring the innovation y_t - C z_t⁻ is wrapped, while the state itself stays unwrapped (§4.2).
 """
 
@@ -16,6 +16,8 @@ import math
 from typing import NamedTuple
 
 import torch
+
+from tlr.evaluation.ppc import wrap_error
 
 __all__ = ["LDSParams", "KFResult", "SmootherResult", "kalman_filter", "rts_smoother"]
 
@@ -73,7 +75,7 @@ def kalman_filter(
     wrap_period: float | None = None,
     wrap_first: bool = False,
 ) -> KFResult:
-    """Filter observations ``y`` of shape (T, B, m) (spec §4.2).
+    """Filter observations ``y`` of shape (T, B, m) (Sources §4.2).
 
     Predict: z⁻ = A z, P⁻ = A P Aᵀ + Q (at t = 1: z⁻ = μ_0, P⁻ = V_0).
     Update:  K = P⁻ Cᵀ (C P⁻ Cᵀ + R_t)⁻¹,  z = z⁻ + K e,  P = (I - K C) P⁻,  e = y_t - C z⁻.
@@ -137,7 +139,7 @@ def kalman_filter(
         pred_means.append(z)
         e = y[t] - z @ C.T  # (B, m)
         if wrap_period is not None and (t > 0 or wrap_first):
-            e = torch.remainder(e + wrap_period / 2, wrap_period) - wrap_period / 2
+            e = wrap_error(e, wrap_period)
         z = z + (gains[t] @ e[..., None])[..., 0]
         means.append(z)
         innov.append(e)

@@ -1,6 +1,6 @@
 """Convolutional rVAE, rVAE-BPTT and TVAE for video frames (Moving MNIST).
 
-Spec §7.1 (the rVAE and its late fusion), §7.3 (proposals: Bernoulli pixels, 64-128 latents for
+Sources §7.1 (the rVAE and its late fusion), §7.3 (proposals: Bernoulli pixels, 64-128 latents for
 Moving MNIST), §7.4 (TVAE) and §10 (Moving MNIST). The models *are* :class:`RVAE` and
 :class:`TVAE`: only the y-encoder trunk ``rec_y`` and the y-decoder ``gen_y`` change, from MLPs
 to a conv stack and its transposed mirror. Everything else (scoring, windows, the temporally
@@ -27,6 +27,7 @@ from torch import nn
 
 from tlr.models.rvae import RVAE, _check_common, mlp
 from tlr.models.tvae import TVAE
+from tlr.validation import check_int
 
 __all__ = ["ConvRVAEConfig", "ConvTVAEConfig", "ConvEncoder", "DeconvDecoder", "ConvRVAE",
            "ConvTVAE"]
@@ -36,8 +37,7 @@ CONV_LIKELIHOODS = ("bernoulli", "gaussian")
 
 def _check_conv(c) -> None:
     """Validation of the image fields, shared by both configs."""
-    if isinstance(c.image_size, bool) or not isinstance(c.image_size, int) or c.image_size < 2:
-        raise ValueError(f"image_size must be an int >= 2, got {c.image_size!r}")
+    check_int("image_size", c.image_size, 2)
     if not isinstance(c.channels, tuple) or not c.channels or any(
             isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in c.channels):
         raise ValueError(f"channels must be a non-empty tuple of ints >= 1, got {c.channels!r}")
@@ -52,10 +52,10 @@ def _check_conv(c) -> None:
 
 @dataclass(frozen=True)
 class ConvTVAEConfig:
-    """Conv TVAE (and the shared fields of the conv rVAE). Spec §7.3-7.4, §10.
+    """Conv TVAE (and the shared fields of the conv rVAE). Sources §7.3-7.4, §10.
 
     ``n_obs`` is derived: image_size². Defaults are the scaled-down CPU setting (32 x 32
-    frames, the non-standard ``MovingMNISTConfig.small()``); spec §7.3 suggests 64-128 latents
+    frames, the non-standard ``MovingMNISTConfig.small()``); Sources §7.3 suggests 64-128 latents
     at the authors' 64 x 64.
     """
 
@@ -67,7 +67,7 @@ class ConvTVAEConfig:
     likelihood: str = "bernoulli"  # p(y | x) per pixel: "bernoulli" or the poster's "gaussian"
     sigma_y: float = 0.1  # Gaussian likelihood only (initial value if learned)
     learn_sigma: str = "diag"  # as RVAEConfig: "fixed", "scalar", "diag" or "cond"
-    u_mode: str = "mean"  # u_{t-1} = ν_{t-1} (spec §7.3)
+    u_mode: str = "mean"  # u_{t-1} = ν_{t-1} (Sources §7.3)
     warm_start: int = 0  # filter(): u_0 = 0 (the state training starts from); >0: RVAE warm start
     bptt: bool = False  # keep the gradient through u_{t-1} (backprop through time)
 
@@ -82,7 +82,7 @@ class ConvTVAEConfig:
 
 @dataclass(frozen=True)
 class ConvRVAEConfig(ConvTVAEConfig):
-    """Conv rVAE / rVAE-BPTT: the TVAE fields plus σ_u of p̂(u_{t-1} | x_t) (spec §7.1, §7.3)."""
+    """Conv rVAE / rVAE-BPTT: the TVAE fields plus σ_u of p̂(u_{t-1} | x_t) (Sources §7.1, §7.3)."""
 
     # fixed value, or initial value when learned. 1, not RVAEConfig's 0.3: starting with a tight
     # p(u | x) on frames stalls learning at the mean-frame plateau (the u term dominates while
@@ -193,7 +193,7 @@ def _check_config(config, cls: type) -> None:
 class ConvRVAE(_ConvParts, RVAE):
     """Conv rVAE (``bptt=False``) or rVAE-BPTT (``bptt=True``) on flattened frames (T, B, H·W).
 
-    Spec §7.1, §10. Same interface and names ("rVAE", "rVAE-BPTT") as :class:`RVAE`.
+    Sources §7.1, §10. Same interface and names ("rVAE", "rVAE-BPTT") as :class:`RVAE`.
     """
 
     def __init__(self, config: ConvRVAEConfig | None = None,
@@ -204,7 +204,7 @@ class ConvRVAE(_ConvParts, RVAE):
 
 
 class ConvTVAE(_ConvParts, TVAE):
-    """Conv TVAE (conditional prior p(x_t | u_{t-1}); u not reconstructed). Spec §7.4, §10."""
+    """Conv TVAE (conditional prior p(x_t | u_{t-1}); u not reconstructed). Sources §7.4, §10."""
 
     def __init__(self, config: ConvTVAEConfig | None = None,
                  generator: torch.Generator | None = None) -> None:

@@ -1,6 +1,6 @@
 """Exponential-family harmonium (EFH): the shared core of rEFH, TRBM and RTRBM.
 
-Welling, Rosen-Zvi & Hinton (2005); spec §5.1-5.3. A harmonium is a bipartite undirected model
+Welling, Rosen-Zvi & Hinton (2005); Sources §5.1-5.3. A harmonium is a bipartite undirected model
 between visible units v (several *groups*, each of one exponential-family type) and binary
 hidden units x, with energy
 
@@ -24,6 +24,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from tlr.validation import check_int
 
 __all__ = ["UNIT_TYPES", "bernoulli", "unit_mean", "unit_sample", "CDStats", "EFH"]
 
@@ -90,8 +92,8 @@ class EFH(nn.Module):
 
     Parameters are one weight matrix and one bias per visible group (``W[g]``: (size_g,
     n_hidden), ``b_vis[g]``) and the hidden bias ``b_hid``; they start at N(0, init_std²) and
-    0 (``reinitializeEFH.m``, spec §5.2). Per-group parameters let optimisers give each group
-    its own learning rate (Makin's recurrent rows learn 16x faster, spec §5.4).
+    0 (``reinitializeEFH.m``, Sources §5.2). Per-group parameters let optimisers give each group
+    its own learning rate (Makin's recurrent rows learn 16x faster, Sources §5.4).
     """
 
     def __init__(
@@ -108,8 +110,7 @@ class EFH(nn.Module):
             _check_kind(kind)
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 raise ValueError(f"group size must be a positive int, got {size!r} for {kind!r}")
-        if isinstance(n_hidden, bool) or not isinstance(n_hidden, int) or n_hidden < 1:
-            raise ValueError(f"n_hidden must be a positive int, got {n_hidden!r}")
+        check_int("n_hidden", n_hidden)
         self.kinds = [kind for kind, _ in groups]
         self.sizes = [size for _, size in groups]
         self.n_hidden = n_hidden
@@ -168,7 +169,7 @@ class EFH(nn.Module):
         return F_v
 
     def energy(self, v: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """E(v, x) (spec §5.1), shape (B,)."""
+        """E(v, x) (Sources §5.1), shape (B,)."""
         self.check_visible(v)
         E = -(x * self.b_hid).sum(-1)
         for vg, Wg, bg, kind in zip(v, self.W, self.b_vis, self.kinds, strict=True):
@@ -185,15 +186,14 @@ class EFH(nn.Module):
         clamped: Sequence[int] = (),
         hidden_bias: torch.Tensor | None = None,
     ) -> CDStats:
-        """CD-k from the data ``v_pos`` (spec §5.3, ``CDStepper.m``).
+        """CD-k from the data ``v_pos`` (Sources §5.3, ``CDStepper.m``).
 
         Positive phase: x̄⁺ = σ(η_x(v⁺)), x⁺ ~ Bern(x̄⁺). Then k Gibbs steps starting from x⁺:
         v⁻ ~ p(v | x) (groups in ``clamped`` stay at their data), x̄⁻ = σ(η_x(v⁻)),
         x ~ Bern(x̄⁻). Returns the statistics; :meth:`cd_gradients` turns them into gradients.
         ``hidden_bias`` is added to η_x (a dynamic bias, e.g. RTRBM's initial-state bias).
         """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k (CD steps) must be a positive int, got {k!r}")
+        check_int("k (CD steps)", k)
         self.check_visible(v_pos)
         # Clamped groups add the same input at every Gibbs step: compute it once.
         fixed = self.b_hid if hidden_bias is None else self.b_hid + hidden_bias
@@ -225,7 +225,7 @@ class EFH(nn.Module):
         """Descent directions (minus the CD estimate of ∂ log p / ∂θ), one per parameter.
 
         ∂/∂W_g ≈ ⟨v_g x⟩⁺ - ⟨v_g x̄⟩⁻, ∂/∂b_g ≈ ⟨v_g⟩⁺ - ⟨v_g⟩⁻, ∂/∂b_x ≈ ⟨x⟩⁺ - ⟨x̄⟩⁻, with
-        the positive phase using sampled x⁺ and the negative phase the means x̄⁻ (spec §5.3),
+        the positive phase using sampled x⁺ and the negative phase the means x̄⁻ (Sources §5.3),
         averaged over the batch. Order: W..., b_vis..., b_hid (see :meth:`ordered_parameters`).
         """
         a = 1.0 / s.x_pos.shape[0]

@@ -1,8 +1,8 @@
 """rEFH: the recurrent exponential-family harmonium (poster; Makin, Dichter & Sabes 2015, 2016).
 
-Spec §5. The visible layer is [u_{t-1}, y_t]: the previous step's hidden means, treated as
+Sources §5. The visible layer is [u_{t-1}, y_t]: the previous step's hidden means, treated as
 *data*, next to the current observation. One tied weight matrix W = [W_u; W_y] connects it to
-the Bernoulli hidden layer x_t (the poster's W_x and W_u are the same matrix, spec §5.1):
+the Bernoulli hidden layer x_t (the poster's W_x and W_u are the same matrix, Sources §5.1):
 
     p̂(u_{t-1} | x_t) = Bern(σ(W_u x_t + b_u)),
     p̂(y_t | x_t)     = Pois(exp(W_y x_t + b_y))   (PPC)  or  Bern(σ(W_y x_t + b_y)) (images),
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from tlr.models.base import Update
 from tlr.models.recurrent import RecurrentHarmonium, check_config
 
 __all__ = ["REFHConfig", "REFH"]
@@ -26,13 +27,13 @@ __all__ = ["REFHConfig", "REFH"]
 
 @dataclass(frozen=True)
 class REFHConfig:
-    """rEFH sizes and learning rule (defaults: Makin's [C18] LTI-PPC settings, spec §5.2-5.3)."""
+    """rEFH sizes and learning rule (defaults: Makin's LTI-PPC settings, Sources §5.2-5.3)."""
 
     n_obs: int = 15  # PPC neurons
     n_hidden: int = 240  # 16 x n_obs (setParams.m)
     obs_type: str = "poisson"  # "poisson" (PPC) or "bernoulli" (images)
-    n_cd_steps: int = 1  # CD-1 in [C18]; [C15] used CD-15
-    recurrent: str = "mean"  # u_{t-1} = hidden means ([C18]) or "sample"d states ([C15])
+    n_cd_steps: int = 1  # CD-1 in Makin's 2018 code; the 2015 paper used CD-15
+    recurrent: str = "mean"  # u_t handed on = hidden means (2018 code) or "sample"d states (2015)
     init_std: float = 0.005  # weights ~ N(0, 0.005²), biases 0
 
     def __post_init__(self) -> None:
@@ -51,33 +52,18 @@ class REFH(RecurrentHarmonium):
         super().__init__(config or REFHConfig(), generator)
 
     @torch.no_grad()
-    def update(self, y_t: torch.Tensor, u_prev: torch.Tensor,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """One temporally local learning step; writes descent directions into ``p.grad``.
+    def update(self, y: torch.Tensor, u0: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> Update:
+        """One temporally local learning step on the window y (T, B, n_obs); writes ``p.grad``.
 
-        CD-k on v⁺ = [u_{t-1}, y_t] with *both* groups reconstructed (spec §5.3). Returns
-        u_t for the next step: the positive-phase hidden means x̄⁺ computed with the weights
-        *before* this update ([C18]; stale by one update), or the sampled x⁺ ([C15]).
+        u_{t-1} comes from a mean-field pass with the current weights (from ``u0``), then ONE
+        CD-k update on all T·B pairs v⁺ = [u_{t-1}, y_t] with *both* groups reconstructed
+        (Sources §5.3). Online training (LTI-PPC) uses windows of T = 1 and carries the
+        returned state: the positive-phase hidden means x̄⁺, computed with the weights
+        *before* this update (stale by one update), or with ``recurrent="sample"`` the
+        sampled x⁺ (2015 code). Bouncing balls use whole 100-frame sequences (Sources §9.5).
         """
-        self._check_y(y_t, 2)
-        stats = self.efh.contrastive_divergence([u_prev, y_t], self.config.n_cd_steps, generator)
+        u, stats = self.window_cd(y, u0, generator)
         self.efh.set_gradients(self.efh.cd_gradients(stats))
-        return stats.x_mean_pos if self.config.recurrent == "mean" else stats.x_pos
-
-    @torch.no_grad()
-    def update_sequence(self, y: torch.Tensor, generator: torch.Generator | None = None) -> dict:
-        """One update on whole sequences y (T, B, n_obs): the bouncing-balls protocol (§9.5).
-
-        Makin's batches there are whole 100-frame trajectories: u_{t-1} is recomputed by a
-        mean-field pass with the current weights (§5.3), then one CD-k update on all T·B
-        pairs [u_{t-1}, y_t] with *both* groups reconstructed (the rEFH's joint rule; the
-        TRBM's :meth:`~tlr.models.trbm.TRBM.update` differs only in clamping u_{t-1}).
-        """
-        self._check_y(y)
-        T, B, n = y.shape
-        u = self.filter(y)
-        u_prev = torch.cat([self.initial_state(B)[None], u[:-1]])
-        stats = self.efh.contrastive_divergence([u_prev.reshape(T * B, -1), y.reshape(T * B, n)],
-                                                self.config.n_cd_steps, generator)
-        self.efh.set_gradients(self.efh.cd_gradients(stats))
-        return {"u": u}
+        last = u[-1] if self.config.recurrent == "mean" else stats.x_pos[-y.shape[1]:]
+        return Update(last, None)

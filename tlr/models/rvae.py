@@ -1,6 +1,6 @@
 """rVAE: the recurrent variational autoencoder of the poster, and its BPTT twin.
 
-Spec §7.1-7.3. Generative model (θ), with the previous latent u_{t-1} treated as data:
+Sources §7.1-7.3. Generative model (θ), with the previous latent u_{t-1} treated as data:
 
     p̂(x_t) = N(0, I),  p̂(u_{t-1} | x_t) = N(μ_u(x_t), Σ_u),  p̂(y_t | x_t) = Pois / Mult / N / Bern.
 
@@ -13,12 +13,13 @@ evidences, log p(x | u, y) = log p(x) + log p(u | x) + log p(y | x) + const; fus
 y-encoder keeps the recognition model close to that form (the poster's "concatenating U_{t-1}
 with Y_t only after encoding").
 
-Loss: the negative ELBO of the joint (u_{t-1}, y_t), summed over t. u_{t-1} = ν_{t-1} (spec §7.3).
+Loss: the negative ELBO of the joint (u_{t-1}, y_t), summed over t. u_{t-1} = ν_{t-1}
+(Sources §7.3).
 In the rVAE, u_{t-1} is *detached*: "letting the derivative pass through the expectation" treats
 it as data, so no gradient flows back in time. ``bptt=True`` keeps the graph instead
 (rVAE-BPTT): the same network and loss, trained with backprop through time.
 
-Choices the poster leaves open (spec §7.2), as found on LTI-PPC (the rVAE chapter's search):
+Choices the poster leaves open (Sources §7.2), as found on LTI-PPC (the rVAE chapter's search):
 
 * Σ_u. The poster's σ_x² I, fixed, fails both ways: a small σ_u makes copying u_{t-1} into x_t
   cheap (the latent fills with self-sustaining "memory" of its own past and drifts), a large one
@@ -29,7 +30,7 @@ Choices the poster leaves open (spec §7.2), as found on LTI-PPC (the rVAE chapt
 * u_0. The rEFH's u_0 = 0 adds nothing to its hidden input; in a VAE latent space 0 is a
   definite state. Filtering starts from the state consistent with y_1 alone (``warm_start``).
 * Likelihood for counts: Poisson; "multinomial" scores only the shape of the population
-  response (the part that carries position when the gain varies per step, spec §2.5).
+  response (the part that carries position when the gain varies per step, Sources §2.5).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from torch.distributions import (
     kl_divergence,
 )
 
+from tlr.models.base import RecurrentModel, Update, check_int
+
 __all__ = ["RVAEConfig", "StepOutput", "mlp", "obs_distribution", "n_tril", "scale_tril", "RVAE"]
 
 LIKELIHOODS = ("poisson", "multinomial", "gaussian", "bernoulli")
@@ -65,16 +68,14 @@ def _check_common(c) -> None:
     if c.learn_sigma not in SIGMA_MODES:
         raise ValueError(f"learn_sigma must be one of {SIGMA_MODES}, got {c.learn_sigma!r}")
     for name in ("n_obs", "n_latent", "n_units", "n_layers", "warm_start"):
-        v, lo = getattr(c, name), 0 if name == "warm_start" else 1
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        check_int(name, getattr(c, name), 0 if name == "warm_start" else 1)
     if not c.sigma_y > 0:
         raise ValueError(f"sigma_y must be > 0, got {c.sigma_y}")
 
 
 @dataclass(frozen=True)
 class RVAEConfig:
-    """Sizes, likelihoods and σ's. The poster gives none of them (spec §7.2); see spec §7.3.
+    """Sizes, likelihoods and σ's. The poster gives none of them (Sources §7.2); see Sources §7.3.
 
     Defaults are the settings that worked best on LTI-PPC (the rVAE chapter's search).
     """
@@ -89,7 +90,7 @@ class RVAEConfig:
     # σ_u: "fixed", learned "scalar" or per-dim "diag", or "cond": a full covariance Σ_u(x)
     # output by the u-decoder (σ_y: learned per dim under "diag" and "cond")
     learn_sigma: str = "cond"
-    u_mode: str = "mean"  # u_{t-1} = ν_{t-1} ("mean", spec §7.3) or a posterior sample ("sample")
+    u_mode: str = "mean"  # u_{t-1} = ν_{t-1} ("mean", Sources §7.3) or a posterior "sample"
     warm_start: int = 10  # filter(): u_0 = fixed point of ν = enc(y_1, ν), this many iterations
     bptt: bool = False  # rVAE-BPTT: keep the gradient through u_{t-1}
 
@@ -113,7 +114,7 @@ def obs_distribution(likelihood: str, eta: torch.Tensor, sigma: torch.Tensor | f
 
     The multinomial scores the *shape* of a population response given its total count (its
     log-probability uses the total of the scored y). For PPC counts with a random per-step gain
-    (spec §2.5) it drops exactly the part of the Poisson likelihood that carries only the gain:
+    (Sources §2.5) it drops exactly the part of the Poisson likelihood that carries only the gain:
     on the ring Σ_i f_i(s) is constant, so the total count says nothing about position.
     """
     if likelihood == "poisson":
@@ -160,15 +161,20 @@ class StepOutput(NamedTuple):
     nll_y: torch.Tensor  # (…, B) -log p̂(y_t | x_t), one sample
 
 
-class RVAE(nn.Module):
+class RVAE(RecurrentModel):
     """The rVAE (``bptt=False``) or rVAE-BPTT (``bptt=True``); time-major inputs (T, B, n)."""
 
     def __init__(self, config: RVAEConfig | None = None,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
-        self.config = c = config or RVAEConfig()
+        self.config = config or RVAEConfig()
         self._build_common()
-        # μ_u(x), and under "cond" the Cholesky factor of Σ_u(x)
+        self._build_u_model()
+        self._init_linear(generator)
+
+    def _build_u_model(self) -> None:
+        """p̂(u_{t-1} | x_t): μ_u(x), and under "cond" the Cholesky factor of Σ_u(x)."""
+        c = self.config
         n_cov = n_tril(c.n_latent) if c.learn_sigma == "cond" else 0
         self.gen_u = mlp(c.n_latent, c.n_units, c.n_latent + n_cov, c.n_layers)
         log_su = _log_sigma("fixed" if c.learn_sigma == "cond" else c.learn_sigma, c.sigma_u,
@@ -177,7 +183,6 @@ class RVAE(nn.Module):
             self.log_sigma_u = log_su
         else:
             self.register_buffer("log_sigma_u", log_su)
-        self._init_linear(generator)
 
     def _init_linear(self, generator: torch.Generator | None) -> None:
         """Re-draw every Linear layer with ``generator`` (torch's default scheme); None: keep
@@ -233,10 +238,10 @@ class RVAE(nn.Module):
             return self.log_sigma_u.clamp(min=LOG_SIGMA_MIN).exp()
         if x is None:
             raise ValueError("learn_sigma='cond': σ_u depends on x; pass x")
-        L = self._u_dist(x).scale_tril
+        L = self.u_dist(x).scale_tril
         return (L**2).sum(-1).sqrt()
 
-    def _u_dist(self, x: torch.Tensor) -> Normal | MultivariateNormal:
+    def u_dist(self, x: torch.Tensor) -> Normal | MultivariateNormal:
         """p̂(u_{t-1} | x_t)."""
         out = self.gen_u(x)
         n = self.config.n_latent
@@ -258,14 +263,16 @@ class RVAE(nn.Module):
     def _terms(self, y_t: torch.Tensor, u_prev: torch.Tensor, x: torch.Tensor, nu: torch.Tensor,
                std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(KL, -log p̂(u | x), -log p̂(y | x)) per sequence, for one posterior sample x."""
-        log_pu = self._u_dist(x).log_prob(u_prev)
+        log_pu = self.u_dist(x).log_prob(u_prev)
         nll_u = -(log_pu.sum(-1) if log_pu.dim() == u_prev.dim() else log_pu)
         kl = kl_divergence(Normal(nu, std), Normal(torch.zeros_like(nu), 1.0)).sum(-1)
         return kl, nll_u, self._nll_y(y_t, x)
 
     def _noise(self, shape: tuple[int, ...], like: torch.Tensor,
                generator: torch.Generator | None) -> torch.Tensor:
-        eps = torch.randn(shape, generator=generator, dtype=like.dtype)
+        """ε ~ N(0, I), drawn on the generator's device (the model's, or the CPU)."""
+        eps = torch.randn(shape, generator=generator, dtype=like.dtype,
+                          device=_gen_device(generator, like.device))
         return eps.to(like.device)
 
     def score(self, y_t: torch.Tensor, u_prev: torch.Tensor, eps: torch.Tensor) -> StepOutput:
@@ -295,7 +302,7 @@ class RVAE(nn.Module):
         """u_0 for filtering from scratch: the fixed point of u = ν(y_1, u) (``warm_start`` steps).
 
         The rEFH starts from u_0 = 0, which adds nothing to its hidden input: no information
-        (spec §5.5). In a VAE latent space 0 is a definite state (the prior mean, some position),
+        (Sources §5.5). In a VAE latent space 0 is a definite state (the prior mean, some position),
         and u_0 = 0 makes the first steps pull towards it. Iterating the encoder on y_1 alone
         gives the state consistent with y_1 as its own past: about the static estimate, from
         y_1 only (causal). ``warm_start=0`` keeps u_0 = 0.
@@ -311,7 +318,7 @@ class RVAE(nn.Module):
 
         ``u0=None`` starts from :meth:`start_state` of y_1.
         """
-        self._check_y(y)
+        self.check_y(y)
         u = self.start_state(y[0]) if u0 is None else u0
         h = self.rec_y(self._features(y))  # the y-trunk does not depend on u: all steps at once
         out = []
@@ -350,7 +357,7 @@ class RVAE(nn.Module):
         with torch.enable_grad():
             for _ in range(n_steps):
                 opt.zero_grad(set_to_none=True)
-                log_pu = self._u_dist(x).log_prob(u)
+                log_pu = self.u_dist(x).log_prob(u)
                 log_pu = log_pu.sum(-1) if log_pu.dim() == u.dim() else log_pu
                 (-(log_pu - 0.5 * x.pow(2).sum(-1))).sum().backward(inputs=[x])
                 opt.step()
@@ -358,48 +365,49 @@ class RVAE(nn.Module):
 
     @torch.no_grad()
     def predict_next(self, u_prev: torch.Tensor, n_gibbs: int = 25,
-                     generator: torch.Generator | None = None,
-                     method: str = "map") -> torch.Tensor:
-        """One-step prediction of y_t from u_{t-1} (the VAE row of spec §9.6's protocol).
+                     generator: torch.Generator | None = None, *,
+                     y_init: torch.Tensor | None = None,
+                     method: str | None = None) -> torch.Tensor:
+        """One-step prediction of y_t from u_{t-1} (the VAE row of Sources §9.6's protocol).
 
-        ``method="map"`` (default): E[y_t | x*] at the mode x* of p̂(x_t | u_{t-1})
+        ``method="map"`` (the default): E[y_t | x*] at the mode x* of p̂(x_t | u_{t-1})
         (:meth:`predict_latent`): what the generative model expects next given the past alone.
         ``method="gibbs"``: the literal analogue of the harmoniums' clamped chain, alternating
         the decoder p̂(y | x) (means: the encoder never saw binary samples of soft frames) and
-        the encoder q(x | u, y) ``n_gibbs`` times from a noise frame, with the mean-field
-        readout x̄ = ν(u, y), ν̄ = ν(u, E[y | x̄]), prediction E[y | ν̄]. With a frame of
-        hundreds of pixels q is dominated by y and this chain barely moves from its start (the
-        bouncing-balls chapter measures it), so it is not the default. u_prev: (B, n_latent);
-        returns (B, n_obs).
+        the encoder q(x | u, y) ``n_gibbs`` times from a noise frame (or from ``y_init``, a
+        diagnostic), with the mean-field readout x̄ = ν(u, y), ν̄ = ν(u, E[y | x̄]),
+        prediction E[y | ν̄]. With a frame of hundreds of pixels q is dominated by y and this
+        chain barely moves from its start (the bouncing-balls chapter measures it), so it is
+        not the default. u_prev: (B, n_latent); returns (B, n_obs).
         """
-        n = self.config.n_latent
-        if u_prev.dim() != 2 or u_prev.shape[-1] != n:
-            raise ValueError(f"u_prev must have shape (B, {n}), got {tuple(u_prev.shape)}")
-        if isinstance(n_gibbs, bool) or not isinstance(n_gibbs, int) or n_gibbs < 0:
-            raise ValueError(f"n_gibbs must be an int >= 0, got {n_gibbs!r}")
-        if method == "map":
-            return self.reconstruct(self.predict_latent(u_prev))
-        if method != "gibbs":
+        method = "map" if method is None else method
+        self.check_state(u_prev)
+        check_int("n_gibbs", n_gibbs, 0)
+        if method not in ("map", "gibbs"):
             raise ValueError(f"method must be 'map' or 'gibbs', got {method!r}")
-        B = u_prev.shape[0]
-        if self.config.likelihood == "bernoulli":
-            y = torch.rand(B, self.config.n_obs, generator=generator, dtype=u_prev.dtype)
+        if method == "map":
+            if y_init is not None:
+                raise ValueError("y_init starts a Gibbs chain: it needs method='gibbs'")
+            return self.reconstruct(self.predict_latent(u_prev))
+        B, n, dev = u_prev.shape[0], self.config.n_latent, u_prev.device
+        if y_init is not None:
+            if y_init.shape != (B, self.config.n_obs):
+                raise ValueError(f"y_init must have shape ({B}, {self.config.n_obs}), "
+                                 f"got {tuple(y_init.shape)}")
+            y = y_init.to(u_prev.dtype)
+        elif self.config.likelihood == "bernoulli":
+            y = torch.rand(B, self.config.n_obs, generator=generator, dtype=u_prev.dtype,
+                           device=_gen_device(generator, dev)).to(dev)
         else:
-            y = self.reconstruct(torch.randn(B, n, generator=generator, dtype=u_prev.dtype))
+            y = self.reconstruct(torch.randn(B, n, generator=generator, dtype=u_prev.dtype,
+                                             device=_gen_device(generator, dev)).to(dev))
         for _ in range(n_gibbs):
             nu, logvar = self.encode(y, u_prev)
-            x = nu + torch.exp(0.5 * logvar) * torch.randn(nu.shape, generator=generator,
-                                                           dtype=nu.dtype)
+            x = nu + torch.exp(0.5 * logvar) * self._noise(nu.shape, nu, generator)
             y = self.reconstruct(x)
         x_mean, _ = self.encode(y, u_prev)  # the final x, as a mean
         nu_bar, _ = self.encode(self.reconstruct(x_mean), u_prev)
         return self.reconstruct(nu_bar)
-
-    def _check_y(self, y: torch.Tensor) -> None:
-        n = self.config.n_obs
-        if not torch.is_tensor(y) or y.dim() != 3 or y.shape[-1] != n:
-            got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
-            raise ValueError(f"y must have shape (T, B, {n}), got {got}")
 
     def window(self, y: torch.Tensor, u0: torch.Tensor,
                generator: torch.Generator | None = None) -> tuple[StepOutput, torch.Tensor]:
@@ -411,10 +419,8 @@ class RVAE(nn.Module):
         the step-by-step loop with u detached, much faster. With ``bptt=True`` the loop keeps
         the graph through every u_{t-1}.
         """
-        self._check_y(y)
-        if u0.shape != (y.shape[1], self.config.n_latent):
-            raise ValueError(f"u0 must have shape ({y.shape[1]}, {self.config.n_latent}), "
-                             f"got {tuple(u0.shape)}")
+        self.check_y(y)
+        self.check_state(u0, y.shape[1], "u0")
         eps = self._noise((y.shape[0], *u0.shape), u0, generator)
         if self.config.bptt:
             outs, u = [], u0
@@ -442,3 +448,57 @@ class RVAE(nn.Module):
         """
         out, u = self.window(y, u0, generator)
         return out.loss.sum(0).mean(), u
+
+    def update(self, y: torch.Tensor, u0: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> Update:
+        """ONE training step on the window y (T, B, n) from u0 (None: u_0 = 0): back-propagates
+        :meth:`sequence_loss` into ``p.grad`` (the rVAE's local rule, or BPTT through the
+        window with ``bptt=True``) and returns the last state, detached, and the loss."""
+        u0 = self.initial_state(y.shape[1]) if u0 is None else u0
+        loss, u = self.sequence_loss(y, u0, generator)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()}")
+        loss.backward()
+        return Update(u.detach(), loss.detach())
+
+    def parameter_groups(self) -> dict[str, tuple[str, ...]]:
+        """``encoder`` (the recognition model, ``rec_*``: the only parameters u_{t-1} depends
+        on, so the only ones BPTT can change) and ``decoder`` (the generative model)."""
+        names = [n for n, p in self.named_parameters() if p.requires_grad]
+        return {"encoder": ("rec_",),
+                "decoder": tuple(n for n in names if not n.startswith("rec_"))}
+
+    def local_and_bptt_gradients(self, y: torch.Tensor, u0: torch.Tensor | None = None,
+                                 generator: torch.Generator | None = None
+                                 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(local, BPTT) gradients of the summed negative ELBO over y (T, B, n_obs), batch mean.
+
+        Same values, same noise (drawn once from ``generator``, as :meth:`window` draws it):
+        both rules run the same forward recursion from u0 (default u_0 = 0), so every loss
+        term has the same value; the local gradient back-propagates with u_{t-1} detached (the
+        rVAE), the BPTT gradient through u_{t-1} (rVAE-BPTT). ``config.bptt`` is ignored.
+        Order: ``named_parameters()`` (trainable ones).
+        """
+        y = y.to(next(self.parameters()).dtype)
+        self.check_y(y)
+        T, B, _ = y.shape
+        u0 = self.initial_state(B) if u0 is None else u0
+        self.check_state(u0, B, "u0")
+        eps = self._noise((T, B, self.config.n_latent), u0, generator)
+        params = [p for p in self.parameters() if p.requires_grad]
+        grads = []
+        for detach in (True, False):
+            u, loss = u0.detach(), 0.0
+            for t in range(T):
+                out = self.score(y[t], u.detach() if detach else u, eps[t])
+                loss = loss + out.loss.mean()
+                u = out.u
+            grads.append(list(torch.autograd.grad(loss, params, allow_unused=True)))
+        local, bptt = ([torch.zeros_like(p) if g is None else g
+                        for g, p in zip(gs, params, strict=True)] for gs in grads)
+        return local, bptt
+
+
+def _gen_device(generator: torch.Generator | None, default: torch.device) -> torch.device:
+    """Where a generator draws: its own device (random draws follow the generator)."""
+    return generator.device if generator is not None else default

@@ -1,7 +1,7 @@
 """TVAE: the temporal (conditional) VAE, the VAE analogue of the TRBM, and its BPTT twin.
 
-Spec §7.4 (and §8.2: a one-step-truncated deep Kalman filter). The poster's PPC table lists a
-"TVAE" (9.5e-4, spec §12.1) without defining it; the best-supported reading is a VAE that models
+Sources §7.4 (and §8.2: a one-step-truncated deep Kalman filter). The poster's PPC table lists a
+"TVAE" (9.5e-4, Sources §12.1) without defining it; the best-supported reading is a VAE that models
 only the forward transition. u_{t-1} is a *conditioning input*, not data to be explained:
 
     p(x_t | u_{t-1}) = N(μ_p(u_{t-1}), diag σ_p²(u_{t-1})),   p(y_t | x_t) = Pois / N / Bern,
@@ -9,10 +9,10 @@ only the forward transition. u_{t-1} is a *conditioning input*, not data to be e
 
     loss = Σ_t E_q[log q(x_t | u_{t-1}, y_t) - log p(x_t | u_{t-1}) - log p(y_t | x_t)],
 
-with u_{t-1} = ν_{t-1} detached (the same temporally local rule as the rVAE; spec §7.3). Unlike
+with u_{t-1} = ν_{t-1} detached (the same temporally local rule as the rVAE; Sources §7.3). Unlike
 the rVAE, u_{t-1} is never reconstructed: nothing at time t rewards x_t for carrying what u_{t-1}
-knew, and with u detached nothing rewards x_{t-1} for carrying what helps predict x_t (spec §6.3:
-the TRBM/RTRBM contrast). ``bptt=True`` keeps the graph through u (TVAE-BPTT, spec §8.6).
+knew, and with u detached nothing rewards x_{t-1} for carrying what helps predict x_t (Sources §6.3:
+the TRBM/RTRBM contrast). ``bptt=True`` keeps the graph through u (TVAE-BPTT, Sources §8.6).
 
 Encoder, y-decoder, filter, reconstruction and the CoM readout are the rVAE's (one code path).
 """
@@ -31,7 +31,7 @@ __all__ = ["TVAEConfig", "TVAE"]
 
 @dataclass(frozen=True)
 class TVAEConfig:
-    """TVAE sizes and likelihood; the fields mean what they mean in ``RVAEConfig`` (spec §7.4).
+    """TVAE sizes and likelihood; the fields mean what they mean in ``RVAEConfig`` (Sources §7.4).
 
     There is no σ_u: u_{t-1} is not modelled. ``learn_sigma="cond"`` gives the conditional
     prior a full covariance Σ_p(u) (Cholesky factor from the prior network), otherwise it is
@@ -58,13 +58,14 @@ class TVAE(RVAE):
 
     def __init__(self, config: TVAEConfig | None = None,
                  generator: torch.Generator | None = None) -> None:
-        super(RVAE, self).__init__()  # nn.Module.__init__: the rVAE's u-decoder is not built
-        self.config = c = config or TVAEConfig()
-        self._build_common()
-        # μ_p(u) and log σ_p²(u), or under "cond" the Cholesky factor of Σ_p(u)
+        super().__init__(config or TVAEConfig(), generator)
+
+    def _build_u_model(self) -> None:
+        """The conditional prior p(x_t | u_{t-1}) in place of the rVAE's u-decoder: μ_p(u)
+        and log σ_p²(u), or under "cond" the Cholesky factor of Σ_p(u)."""
+        c = self.config
         n_cov = n_tril(c.n_latent) if c.learn_sigma == "cond" else c.n_latent
         self.prior = mlp(c.n_latent, c.n_units, c.n_latent + n_cov, c.n_layers)
-        self._init_linear(generator)
 
     @property
     def name(self) -> str:
