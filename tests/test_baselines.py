@@ -30,7 +30,6 @@ def results():
     return exp.run(MODELS, "quick", seed=0, progress=False)
 
 
-@pytest.mark.slow
 def test_result_structure(results):
     assert list(results) == MODELS
     for name, r in results.items():
@@ -46,27 +45,22 @@ def test_result_structure(results):
         assert 1 <= info["em_iterations"] < preset.em_max_iter
 
 
-@pytest.mark.slow
 def test_order0(results):
     assert abs(results["ORDER 0"]["mse"] - 1.19e-3) < 0.08 * 1.19e-3
 
 
-@pytest.mark.slow
 def test_kf_true(results):
     assert 1.3e-4 <= results["KF-true"]["mse"] <= 1.65e-4  # spec: ≈ 1.47e-4
 
 
-@pytest.mark.slow
 def test_kf1(results):
     assert 5.5e-4 <= results["KF-1"]["mse"] <= 6.6e-4  # spec: 5.7e-4 to 6.3e-4
 
 
-@pytest.mark.slow
 def test_kf2(results):
     assert 1.4e-4 <= results["KF-2"]["mse"] <= 1.8e-4  # spec: ≈ 1.61e-4
 
 
-@pytest.mark.slow
 def test_ordering(results):
     mse = {k: v["mse"] for k, v in results.items()}
     assert mse["KF-true"] < mse["KF-2"] < mse["KF-1"] < mse["ORDER 0"], mse

@@ -57,7 +57,7 @@ def center_of_mass(y: torch.Tensor, ppc: PPCConfig, integer: bool = True) -> CoM
     y = y.to(torch.float64)
     total = y.sum(-1)
     j = y.argmax(-1, keepdim=True)  # (..., 1)
-    i = torch.arange(N)
+    i = torch.arange(N, device=y.device)
     d = torch.remainder(i - j + N // 2, N) - N // 2  # (..., N)
     safe = torch.where(total > 0, total, torch.ones_like(total))
     offset = (d * y).sum(-1) / safe
