@@ -60,19 +60,18 @@ if "google.colab" in sys.modules:
 # %%
 import json
 import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
 
-from tlr.experiments.common import apply_overrides
+from tlr.experiments.common import apply_overrides, checkpoint_path
+from tlr.models import load_model
 from tlr.data.balls import BallsConfig, frames_to_images, order0_mse, simulate_balls
 from tlr.evaluation.prediction import rollout
 from tlr.experiments.balls import PRESETS, build_model, run, test_data, val_data
 from tlr.provenance import find_results
 from tlr.rng import make_generator
-from tlr.train import load_checkpoint
 from tlr.viz import animate_frames, side_by_side
 
 torch.set_num_threads(1)  # small matrices in Python loops: extra threads only add overhead
@@ -296,8 +295,7 @@ if sweep_path is not None and sweep_path.exists():
 # ascent and predicts $\mathbb E[y_t \mid x^\ast]$. Both, on a few test sequences:
 
 # %%
-rvae = build_model("rVAE", preset)
-load_checkpoint(Path(ckpt_dir.name) / f"balls_{preset.name}_seed{SEED}_rVAE.pt", rvae)
+rvae = load_model(checkpoint_path(ckpt_dir.name, "balls", preset, SEED, "rVAE"))
 test = test_data(preset, SEED)[:, :10]
 u_prev = rvae.filter(test)[:-1].reshape(-1, rvae.config.n_latent)
 pred = {m: rvae.predict_next(u_prev, 25, make_generator(SEED, "chapter"), method=m)
@@ -317,8 +315,8 @@ assert err["map"] < err["gibbs"]
 # %%
 CONTEXT, STEPS = 10, 16
 seq = test_data(preset, SEED)[:, :1]
-models = {"rEFH": build_model("rEFH", preset), "rVAE": rvae}
-load_checkpoint(Path(ckpt_dir.name) / f"balls_{preset.name}_seed{SEED}_rEFH.pt", models["rEFH"])
+models = {"rEFH": load_model(checkpoint_path(ckpt_dir.name, "balls", preset, SEED, "rEFH")),
+          "rVAE": rvae}
 gen = {name: rollout(m, seq[:CONTEXT], STEPS, n_gibbs=preset.n_gibbs,
                      generator=make_generator(SEED, f"chapter/rollout/{name}"))
        for name, m in models.items()}

@@ -52,20 +52,19 @@ import json
 import math
 import tempfile
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
 
-from tlr.experiments.common import apply_overrides
+from tlr.experiments.common import apply_overrides, checkpoint_path
+from tlr.models import load_model
 from tlr.data.moving_mnist import MovingMNISTConfig, order0_mse, simulate_moving_mnist
 from tlr.evaluation.prediction import one_step_mse, one_step_predictions, rollout
 from tlr.evaluation.video import rollout_metrics
 from tlr.experiments.mnist import PRESETS, build_model, make_data, run
 from tlr.provenance import find_results
 from tlr.rng import make_generator
-from tlr.train import load_checkpoint
 from tlr.viz import animate_frames, side_by_side
 
 torch.set_num_threads(1)  # small convolutions in Python loops: extra threads only add overhead
@@ -322,9 +321,8 @@ data = make_data(preset, SEED)
 y = data.test  # (T, n_test, H·W)
 models = {}
 for name in vae_names:
-    model = build_model(name, preset)
-    load_checkpoint(Path(ckpt_dir.name) / f"mnist_{preset.name}_seed{SEED}_{name}.pt", model)
-    models[name] = model.eval()
+    model = load_model(checkpoint_path(ckpt_dir.name, "mnist", preset, SEED, name)).eval()
+    models[name] = model
     pred = one_step_predictions(model, y, preset.n_gibbs,
                                 make_generator(SEED, f"mnist/{name}/test"))
     assert math.isclose(one_step_mse(pred, y), mse[name], rel_tol=1e-6)

@@ -54,21 +54,20 @@ if "google.colab" in sys.modules:
 import json
 import math
 import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from tlr.data import simulate
 from tlr.evaluation import torus_mse, wrap_error
 from tlr.evaluation.order import gap_slope, lag_steps, velocity_r2, withhold
 from tlr.evaluation.readout import com_readout, fit_circular_readout, fit_linear_readout
 from tlr.experiments.ppc import PRESETS, REFH_PAPER, run, test_data, train_data, val_data
 from tlr.filters import fit_kf, kf_states, kf_true, order0, run_kf
-from tlr.models.refh import REFH, REFHConfig
 from tlr.provenance import find_results
 from tlr.rng import make_generator
+from tlr.experiments.common import checkpoint_path
+from tlr.models import load_model
 from tlr.train import load_checkpoint
 from tlr.viz import plot_mse_curves, plot_withheld
 
@@ -149,10 +148,9 @@ assert all(mse[name] > mse["ORDER 0"] for name in ("TRBM", "RTRBM"))  # undertra
 # from the table:
 
 # %%
-r = preset.refh
-refh = REFH(REFHConfig(n_obs=ppc.n_neurons, n_hidden=r.n_hidden, n_cd_steps=r.n_cd_steps,
-                       recurrent=r.recurrent))
-epochs_done, hist = load_checkpoint(Path(ckpt_dir.name) / f"ppc_quick_seed{SEED}_rEFH.pt", refh)
+ckpt = checkpoint_path(ckpt_dir.name, "ppc", preset, SEED, "rEFH")
+refh = load_model(ckpt)  # the checkpoint records the model's name and config
+epochs_done, hist = load_checkpoint(ckpt, refh)  # and the training history
 test = test_data(preset, SEED)
 s_refh = com_readout(refh, test.y, ppc)
 mse_loaded = torus_mse(s_refh, test.position, ppc.period)

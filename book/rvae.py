@@ -56,7 +56,6 @@ if "google.colab" in sys.modules:
 import json
 import math
 import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -68,10 +67,10 @@ from tlr.evaluation.readout import com_readout
 from tlr.experiments.ppc import PRESETS, run, test_data, train_data
 from tlr.filters import fit_kf, kf_states, run_kf
 from tlr.models.rvae import RVAE, RVAEConfig
-from tlr.models.tvae import TVAE, TVAEConfig
 from tlr.provenance import find_results
 from tlr.rng import make_generator
-from tlr.train import load_checkpoint
+from tlr.experiments.common import checkpoint_path
+from tlr.models import load_model
 
 torch.set_num_threads(1)  # small tensors in Python loops: extra threads only add overhead
 SEED = 0
@@ -258,13 +257,8 @@ assert mse["KF-2"] < mse["rVAE"]
 
 # %%
 def load_vae(name: str) -> torch.nn.Module:
-    """The trained model `run` checkpointed for ``name`` (same settings as its runner)."""
-    v = preset.vae
-    kw = dict(n_obs=ppc.n_neurons, n_latent=v.n_latent, n_units=v.n_units,
-              bptt=name.endswith("-BPTT"))
-    model = TVAE(TVAEConfig(**kw)) if name == "TVAE" else RVAE(RVAEConfig(**kw))
-    load_checkpoint(Path(ckpt_dir.name) / f"ppc_{preset.name}_seed{SEED}_{name}.pt", model)
-    return model.eval()
+    """The trained model `run` checkpointed for ``name`` (the checkpoint records its config)."""
+    return load_model(checkpoint_path(ckpt_dir.name, "ppc", preset, SEED, name)).eval()
 
 
 vaes = {name: load_vae(name) for name in ("rVAE", "TVAE", "rVAE-BPTT")}
