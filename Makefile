@@ -1,8 +1,9 @@
 # tlr: build the book and run the tests in a local virtual environment (.venv).
 #
 #   make book   execute every chapter and render the book to _build/html
-#   make test   ruff, unit tests, nbval on the committed chapters, HTML build (no re-execution)
+#   make test   ruff, unit tests, nbval, HTML build (no re-execution), the HTML in Chromium
 #   make sync   re-pair book/*.py with book/*.ipynb (jupytext)
+#   make assignments  student and instructor notebooks of the exercises, in _build/assignments
 #   make clean  remove _build
 #
 # Both `book` and `test` create .venv first if it is missing (needs Python >= 3.10).
@@ -28,12 +29,13 @@ endef
 # set to "off" (JB1 has no command-line override for config keys, only --config FILE).
 TEST_BUILD := _build/test
 TEST_CONFIG := $(TEST_BUILD)/_config.yml
+TEST_HTML := $(TEST_BUILD)/_build/html
 JB_FLAGS := -W -n --keep-going --all
 
-.PHONY: help venv book test test-lint test-unit test-nbval test-html sync clean
+.PHONY: help venv book test test-lint test-unit test-nbval test-html test-browser sync assignments clean
 
 help:
-	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -49,7 +51,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
-test: test-lint test-unit test-nbval test-html
+test: test-lint test-unit test-nbval test-html test-browser
 	@echo "All checks passed."
 
 test-lint: $(STAMP)
@@ -77,8 +79,37 @@ test-html: $(STAMP)
 	yaml.safe_dump(c, open(sys.argv[2], "w"), sort_keys=False)' _config.yml $(TEST_CONFIG)
 	$(call timed,html,$(BIN)/jupyter-book build . --config $(TEST_CONFIG) --path-output $(TEST_BUILD) $(JB_FLAGS))
 
+# Every page of the test-html build in headless Chromium with no network: console errors,
+# formulas typeset by the book's own MathJax, images, animation players, Colab buttons
+# (tests/browser). Chromium is the system's, never downloaded here: on Debian
+# `apt-get install -y chromium`. Without it the tests skip and print why;
+# TLR_REQUIRE_BROWSER=1 turns that skip into a failure.
+test-browser: $(STAMP)
+	$(call timed,browser,TLR_HTML_DIR=$(TEST_HTML) $(BIN)/python -m pytest tests/browser -rs)
+
 sync: $(STAMP)
 	@if ls book/*.py >/dev/null 2>&1; then $(BIN)/jupytext --sync book/*.py; else echo "no book/*.py"; fi
 
+# From each chapter's exercises (book/NAME.py): student/NAME.ipynb (stubs, public checks) and
+# instructor/NAME.ipynb (solutions, hidden checks, the grading key) with a README; see
+# book/instructors.md. Grade with `python -m tlr.exercises grade SUBMISSION --key KEY`.
+assignments: $(STAMP)
+	$(call timed,assignments,$(BIN)/python tools/assignments.py --out _build/assignments)
+
 clean:
 	rm -rf _build
+
+# The poster's Tables 1 and 2 at paper scale: sweeps/table1.yaml and sweeps/table2.yaml (50 + 21
+# runs; many CPU-hours), as local processes (SWEEP_JOBS at once) on the GPU if there is one,
+# into _build/reproduce/{table1,table2}, then their summary (summary.md, summary.json).
+# Re-running skips the finished runs. Exits 1 if a run failed (listed in the summary).
+SWEEP_JOBS ?= 1
+.PHONY: reproduce
+reproduce: $(STAMP)
+	@rc=0; for t in table1 table2; do \
+	  $(BIN)/python -m tlr sweep --grid sweeps/$$t.yaml --executor local --device auto \
+	    --jobs $(SWEEP_JOBS) --out _build/reproduce/$$t || rc=$$?; \
+	done; \
+	$(BIN)/python -m tlr summarize _build/reproduce --json _build/reproduce/summary.json \
+	  --markdown _build/reproduce/summary.md; \
+	exit $$rc

@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
 # %% [markdown]
 # The demos need only PyTorch and matplotlib; `tlr` supplies the seeded random streams.
 
-# %%
+# %% tags=["exercise-setup"]
 import math
 import time
 
@@ -255,7 +255,7 @@ print(f"max |dL/dW_hh by hand - autograd| = {(dW - rnn_tiny.weight_hh_l0.grad).a
 # - **local ($k = 1$)**: the state is detached at *every* step and each step's loss is
 #   backpropagated at once, the temporally local pattern of the figure's lower panel.
 
-# %%
+# %% tags=["exercise-setup"]
 N_IN, N_H, BATCH = 4, 32, 16
 T_GRID = [10, 30, 100, 300, 1000]
 
@@ -307,6 +307,7 @@ def peak_saved_bytes(y, z, window=None):
     return peak
 
 
+# %%
 g = make_generator(SEED, "book/why_not_bptt/memory")
 VARIANTS = {"BPTT": None, "truncated BPTT, k = 10": 10, "local (k = 1)": 1}
 saved = {name: [] for name in VARIANTS}
@@ -693,6 +694,360 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 # %%
 elapsed = time.perf_counter() - T0
 print(f"chapter executed in {elapsed:.1f} s on {torch.get_num_threads()} thread")
+
+# %% [markdown]
+# ## Exercises
+#
+# Four exercises, from a warm-up to an open research question. Each one gives its difficulty
+# (★ routine, ★★ needs the derivations above, ★★★ open-ended) and a time estimate. The coding
+# exercises are checked automatically: in the book, the check cell under each exercise runs
+# the solution, which is hidden under "Solution"; in the student notebook made from this chapter
+# it runs your own code and prints ✓ or ✗ with the reason.
+
+# %%
+from tlr.exercises import check
+
+# %% [markdown]
+# ```{exercise} How BPTT's memory grows with the sequence length
+# :label: why-bptt-memory
+# :nonumber:
+#
+# **★ · 10 min · auto-graded**
+#
+# The table above suggests that BPTT stores activations in proportion to $T$, and that
+# truncation makes the storage independent of $T$. Make this a number. Write
+# `memory_exponent(window, T_values)` that measures `peak_saved_bytes` (defined above) on one
+# random batch of each length in `T_values` and returns the slope $a$ of the least-squares line
+# through the points $(\log T, \log \text{bytes})$, so that the bytes grow like $T^a$.
+# You should find $a \approx 1$ for BPTT (`window=None`) and $a \approx 0$ for truncated BPTT
+# with a window of 10 steps.
+# ```
+
+# %% [markdown]
+# ```{solution-start} why-bptt-memory
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+def memory_exponent(window, T_values=(20, 40, 80, 160), seed=SEED):
+    """Slope a of log(peak bytes saved for backward) against log T: bytes ∝ T**a."""
+    # BEGIN SOLUTION
+    g = make_generator(seed, "book/why_not_bptt/exercise-memory")
+    log_T, log_bytes = [], []
+    for T in T_values:
+        y, z = torch.randn(T, BATCH, N_IN, generator=g), torch.randn(T, BATCH, generator=g)
+        log_T.append(math.log(T))
+        log_bytes.append(math.log(peak_saved_bytes(y, z, window)))
+    x, v = torch.tensor(log_T), torch.tensor(log_bytes)
+    x = x - x.mean()
+    return float((x * (v - v.mean())).sum() / (x * x).sum())
+    # END SOLUTION
+
+
+# %%
+print({window: round(memory_exponent(window), 3) for window in (None, 10, 1)})
+
+# %% [markdown]
+# The exponent is 1 for BPTT, up to a small constant (the readout's output and the loss) that
+# does not grow with $T$, and exactly 0 for both truncated variants, whose peak is one window.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["check"]
+@check("why-bptt-memory")
+def _():
+    a_bptt, a_truncated = float(memory_exponent(None)), float(memory_exponent(10))
+    assert abs(a_bptt - 1) < 0.1, f"BPTT: expected an exponent near 1, got {a_bptt:.3f}"
+    assert abs(a_truncated) < 0.1, f"window 10: expected an exponent near 0, got {a_truncated:.3f}"
+
+
+# %% tags=["hidden-check", "remove-cell"]
+@check("why-bptt-memory", hidden=True)
+def _():
+    a_local = float(memory_exponent(1, T_values=(16, 64, 256)))
+    a_bptt = float(memory_exponent(None, T_values=(16, 64, 256)))
+    assert abs(a_local) < 0.05, f"window 1: expected an exponent near 0, got {a_local:.3f}"
+    assert abs(a_bptt - 1) < 0.1, f"BPTT on other lengths: expected near 1, got {a_bptt:.3f}"
+
+
+# %% [markdown]
+# ```{exercise} The adjoint recursion for every parameter
+# :label: why-bptt-adjoint
+# :nonumber:
+#
+# **★★ · 25 min · auto-graded**
+#
+# The recursion written out by hand earlier gave $dL/dW_{hh}$ and $dL/dh_0$. Extend it to the
+# whole `nn.RNN`: write `bptt_gradients(rnn, C, y, z, h0)` that returns a dict with the
+# gradients of $L = \tfrac12 \sum_t \lVert C h_t - z_t \rVert^2$ with respect to
+# `weight_hh_l0`, `weight_ih_l0`, `bias_ih_l0`, `bias_hh_l0` and the initial state `h0`, using
+# the forward pass and the adjoint recursion only, no autograd. The check compares your
+# gradients with autograd's on a network of another size.
+#
+# Hint: step $t$ uses $W_{ih}$ on $y_t$ the way it uses $W_{hh}$ on $h_{t-1}$, so
+# $dL/dW_{ih} = \sum_t g_t\, y_t^\top$; each bias receives $\sum_t g_t$, summed over the batch.
+# ```
+
+# %% [markdown]
+# ```{solution-start} why-bptt-adjoint
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+def bptt_gradients(rnn, C, y, z, h0):
+    """dL/d(parameters) and dL/dh0 of L = ½ Σ_t ||C h_t - z_t||² for a one-layer tanh nn.RNN.
+
+    y: (T, B, n_in), z: (T, B, n_out), h0: (B, n_h). Adjoint recursion only (no autograd).
+    """
+    W, U = rnn.weight_hh_l0.detach(), rnn.weight_ih_l0.detach()
+    b = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach()
+    # BEGIN SOLUTION
+    h = [h0.detach()]
+    for y_t in y:                                            # forward pass, every state stored
+        h.append(torch.tanh(y_t @ U.T + h[-1] @ W.T + b))
+    grads = {"weight_hh_l0": torch.zeros_like(W), "weight_ih_l0": torch.zeros_like(U),
+             "bias_ih_l0": torch.zeros_like(b)}
+    delta = torch.zeros_like(h[0])
+    for t in range(len(y), 0, -1):                           # backward sweep, t = T .. 1
+        delta = delta + (h[t] @ C.T - z[t - 1]) @ C
+        g_t = (1 - h[t] ** 2) * delta
+        grads["weight_hh_l0"] += g_t.T @ h[t - 1]
+        grads["weight_ih_l0"] += g_t.T @ y[t - 1]
+        grads["bias_ih_l0"] += g_t.sum(0)
+        delta = g_t @ W
+    grads["bias_hh_l0"] = grads["bias_ih_l0"].clone()        # both biases enter the same sum
+    grads["h0"] = delta
+    return grads
+    # END SOLUTION
+
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% tags=["check"]
+def _autograd_reference(n_in, n_h, T, B, seed):
+    """A random double-precision nn.RNN and readout, and autograd's gradients of L."""
+    g = make_generator(seed, "book/why_not_bptt/exercise-adjoint")
+    net = nn.RNN(n_in, n_h).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    C_x = 0.5 * torch.randn(2, n_h, generator=g, dtype=torch.float64)
+    y_x = torch.randn(T, B, n_in, generator=g, dtype=torch.float64)
+    z_x = torch.randn(T, B, 2, generator=g, dtype=torch.float64)
+    h0_x = (0.3 * torch.randn(B, n_h, generator=g, dtype=torch.float64)).requires_grad_()
+    out, _ = net(y_x, h0_x[None])
+    (0.5 * ((out @ C_x.T - z_x) ** 2).sum()).backward()
+    expected = {name: p.grad for name, p in net.named_parameters()} | {"h0": h0_x.grad}
+    return (net, C_x, y_x, z_x, h0_x.detach()), expected
+
+
+def _compare(mine, expected):
+    for name, grad in expected.items():
+        assert name in mine, f"the result has no entry {name!r}"
+        assert tuple(mine[name].shape) == tuple(grad.shape), (
+            f"{name}: shape {tuple(mine[name].shape)}, expected {tuple(grad.shape)}")
+        err = (mine[name] - grad).abs().max().item()
+        assert err < 1e-10, f"{name}: max |by hand - autograd| = {err:.1e}"
+
+
+@check("why-bptt-adjoint")
+def _():
+    args, expected = _autograd_reference(n_in=3, n_h=6, T=7, B=4, seed=1)
+    _compare(bptt_gradients(*args), expected)
+
+
+# %% tags=["hidden-check", "remove-cell"]
+@check("why-bptt-adjoint", hidden=True)
+def _():
+    args, expected = _autograd_reference(n_in=2, n_h=3, T=1, B=1, seed=2)  # one step
+    with torch.no_grad():                              # by hand means without autograd
+        _compare(bptt_gradients(*args), expected)
+    args, expected = _autograd_reference(n_in=5, n_h=4, T=30, B=2, seed=3)  # a long sequence
+    _compare(bptt_gradients(*args), expected)
+
+
+# %% [markdown]
+# ```{exercise} Truncated BPTT's blind spot, in closed form
+# :label: why-bptt-truncation
+# :nonumber:
+#
+# **★★ · 20 min · auto-graded**
+#
+# Take the smallest recurrent model, a scalar linear one with $h_0 = 0$ and a loss at the last
+# step only:
+#
+# $$
+# h_t = w\, h_{t-1} + u\, x_t, \qquad L = \tfrac12 (h_T - c)^2 .
+# $$
+#
+# Unrolling gives $h_T = \sum_{s=1}^{T} w^{T-s} u\, x_s$. Derive $dL/du$ and $dL/dw$ as sums over
+# the steps $s$, and write `truncated_grads(w, u, x, c, k)` that returns the pair
+# `(dL_dw, dL_du)` as floats when the gradient is followed back only `k` steps (the state
+# $h_{T-k}$ is treated as a constant; `k=None` is full BPTT) for a 1-D tensor `x` of length $T$.
+# Use your formula, not autograd; the check compares it with autograd on the chapter's
+# detach-the-state recipe.
+#
+# Then look at the cue task: $x_1 = 1$ and $x_s = 0$ afterwards. What is the truncated $dL/du$
+# for any $k < T$, and what does that mean for learning to *store* the cue? Is the truncated
+# $dL/dw$ zero too?
+# ```
+
+# %% [markdown]
+# ```{solution-start} why-bptt-truncation
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+def truncated_grads(w, u, x, c, k=None):
+    """(dL/dw, dL/du) for h_t = w h_{t-1} + u x_t, L = ½ (h_T - c)², back `k` steps."""
+    # BEGIN SOLUTION
+    T = len(x)
+    k = T if k is None else min(k, T)
+    h = [0.0]
+    for t in range(T):
+        h.append(w * h[-1] + u * float(x[t]))
+    err = h[T] - c
+    steps = range(T - k + 1, T + 1)                 # the steps s the gradient still reaches
+    dL_dw = err * sum(w ** (T - s) * h[s - 1] for s in steps)
+    dL_du = err * sum(w ** (T - s) * float(x[s - 1]) for s in steps)
+    return dL_dw, dL_du
+    # END SOLUTION
+
+
+# %% [markdown]
+# The full gradients are sums over every step $s$ at which the parameter was used,
+#
+# $$
+# \frac{dL}{du} = (h_T - c) \sum_{s=1}^{T} w^{T-s} x_s, \qquad
+# \frac{dL}{dw} = (h_T - c) \sum_{s=1}^{T} w^{T-s} h_{s-1},
+# $$
+#
+# and truncation keeps only the terms with $s > T - k$. With the cue at $s = 1$ only, every
+# term of the truncated $dL/du$ has $x_s = 0$: it is exactly zero for every $k < T$. Nothing in
+# the gradient asks $u$ to *write* the cue into the state. The truncated $dL/dw$ is not zero,
+# since $h_{s-1} = w^{s-2} u$ still carries the cue inside the window: if the cue happens to
+# be stored already, the gradient can adjust how strongly it is kept. That is the "mixed picture
+# just past the window" of the delay experiment above.
+
+# %%
+cue = torch.zeros(10)
+cue[0] = 1.0
+for k in (None, 9, 4, 1):
+    dw, du = truncated_grads(0.9, 0.5, cue, c=1.0, k=k)
+    print(f"k = {k}: dL/dw = {dw:+.4f}, dL/du = {du + 0.0:+.4f}")  # + 0.0: no "-0.0000"
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% tags=["check"]
+def _autograd_truncated(w, u, x, c, k=None):
+    """The chapter's recipe: the state is detached `k` steps before the loss."""
+    w_t = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    u_t = torch.tensor(u, dtype=torch.float64, requires_grad=True)
+    T = len(x)
+    h = torch.zeros((), dtype=torch.float64)
+    for t in range(T):
+        if k is not None and t == T - k:
+            h = h.detach()                                   # cut the graph here
+        h = w_t * h + u_t * float(x[t])
+    (0.5 * (h - c) ** 2).backward()
+    return w_t.grad.item(), u_t.grad.item()
+
+
+@check("why-bptt-truncation")
+def _():
+    x = torch.randn(12, generator=make_generator(4, "book/why_not_bptt/exercise-truncation"))
+    for k in (None, 12, 5, 1):
+        mine, ref = truncated_grads(0.9, 0.5, x, 1.0, k), _autograd_truncated(0.9, 0.5, x, 1.0, k)
+        assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(mine, ref)), (
+            f"k = {k}: got (dL/dw, dL/du) = {mine}, expected {ref}")
+    cue = torch.zeros(10)
+    cue[0] = 1.0
+    assert truncated_grads(0.9, 0.5, cue, 1.0, 4)[1] == 0, "cue task, k < T: dL/du must be 0"
+
+
+# %% tags=["hidden-check", "remove-cell"]
+@check("why-bptt-truncation", hidden=True)
+def _():
+    x = torch.randn(7, generator=make_generator(5, "book/why_not_bptt/exercise-truncation"))
+    for w, k in ((-0.7, 3), (1.1, 7), (0.5, 20)):                # k > T: the full gradient
+        mine, ref = truncated_grads(w, 0.8, x, -0.5, k), _autograd_truncated(w, 0.8, x, -0.5, k)
+        assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(mine, ref)), (
+            f"w = {w}, k = {k}: got {mine}, expected {ref}")
+    assert all(isinstance(v, float) for v in truncated_grads(0.9, 0.5, x, 1.0, 2)), "floats"
+
+
+# %% [markdown]
+# ```{exercise} Can a joint objective rescue the local learner?
+# :label: why-bptt-joint
+# :nonumber:
+#
+# **★★★ · 2–4 h · open research question, not auto-graded**
+#
+# The local network ($k = 1$) failed the delay task because nothing in its loss rewarded
+# keeping the cue. The poster's remedy is to model the *joint* of $(u_{t-1}, y_t)$, so that the
+# current state must also explain the previous one. Test a toy version of that idea on the delay
+# task: detach the state at every step, as the $k = 1$ network does, and add to its loss a term
+# that asks a linear decoder $D$ to reconstruct the (detached) previous state from the current
+# one, $\lambda \cdot \frac{1}{T} \sum_t \lVert D h_t - h_{t-1} \rVert^2$.
+#
+# Does the network now learn a delay of 20 steps? How does the answer depend on $\lambda$, the
+# number of training steps, the delay and the seed? The open question behind it: when can a
+# local reconstruction term stand in for BPTT, and what does it cost? (The state now also has
+# to encode the noise channels it would otherwise be free to forget.)
+#
+# Expected outcome, as a starting point and not as a result: in our runs with a `GRUCell` of 32
+# units and the chapter's data and seeds, $\lambda = 3$ or $10$ and 600 Adam steps learned the
+# delay of 20 (test accuracy 1.0 for seed 0), $\lambda = 0$ stayed at chance (0.49), and
+# $\lambda = 30$ did not learn (0.53). With the chapter's 200 steps no $\lambda$ learned delay
+# 20, and at delays 8 and 12 the term helped on some seeds only.
+# ```
+#
+# ````{solution} why-bptt-joint
+# :class: dropdown
+#
+# A sketch to start from (it reuses `delay_batch` from the truncation section; a run of 600
+# steps takes about 15 s on one CPU thread):
+#
+# ```python
+# class JointNet(nn.Module):
+#     def __init__(self):
+#         super().__init__()
+#         self.cell = nn.GRUCell(1 + N_NOISE, N_H_GRU)
+#         self.readout = nn.Linear(N_H_GRU, 1)
+#         self.decoder = nn.Linear(N_H_GRU, N_H_GRU)      # D: h_t -> h_{t-1}
+#
+# def train_joint(delay, lam, n_steps=600, seed=SEED):
+#     torch.manual_seed(seed)
+#     net = JointNet()
+#     opt = torch.optim.Adam(net.parameters(), lr=LR)
+#     g_train = make_generator(seed, f"book/why_not_bptt/delay-{delay}/train")
+#     for _ in range(n_steps):
+#         y, cue = delay_batch(delay, B_DELAY, g_train)
+#         h, recon = torch.zeros(B_DELAY, N_H_GRU), 0.0
+#         for t in range(delay + 1):
+#             h_prev = h.detach()                            # k = 1: no gradient into the past
+#             h = net.cell(y[t], h_prev)
+#             if t > 0:
+#                 recon = recon + ((net.decoder(h) - h_prev) ** 2).mean()
+#         loss = F.binary_cross_entropy_with_logits(net.readout(h).squeeze(-1), cue)
+#         loss = loss + lam * recon / delay
+#         opt.zero_grad()
+#         loss.backward()
+#         opt.step()
+#     ...  # test accuracy on 2000 fresh sequences, as in train_delay
+# ```
+#
+# Things worth measuring: accuracy against $\lambda$ on a log grid and against training steps;
+# several seeds (the outcome varies); how much of the cue a linear probe can read from $h_t$ at
+# each step before and after training; and whether reconstructing only part of $h_{t-1}$ (a
+# decoder into a few dimensions) works as well, which is closer to the poster's compression
+# requirement.
+# ````
 
 # %% [markdown]
 # ## Further reading

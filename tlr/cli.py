@@ -8,6 +8,13 @@ scores models, prints a table (model, MSE, train seconds) and writes the results
      "details": {"<model>": {...model-specific extras...}},
      "provenance": {"git": ..., "torch": ..., "device": ..., "started": ...}}
 
+:func:`run_json` is that run as a function (the sweeps call it for each of their runs).
+
+``python -m tlr sweep EXPERIMENT --models "A,B" --seeds 0,1 --set KEY=V1 --set KEY=V2
+--executor local|slurm --out DIR`` runs experiment x models x seeds x a grid of overrides,
+one ``run`` per model, seed and setting, through submitit (:mod:`tlr.sweep`);
+``python -m tlr summarize DIR`` tabulates the runs found (mean, sd, 95% t-interval over seeds).
+
 ``python -m tlr analyze NAME --json PATH`` runs one of the book's analyses
 (:mod:`tlr.analyses`).
 
@@ -28,6 +35,7 @@ import datetime as dt
 import json
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tlr.bench import BENCHMARKS, format_bptt_table
@@ -36,7 +44,7 @@ from tlr.experiments.common import apply_overrides, resolve_device
 from tlr.provenance import provenance
 from tlr.rng import torch_threads
 
-__all__ = ["main", "format_table"]
+__all__ = ["main", "format_table", "run_json", "resolve_run", "UsageError"]
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -47,12 +55,90 @@ def format_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def _parse_set(pairs: list[str], preset):
-    """Apply ``--set key=value`` overrides (dotted keys reach nested configs)."""
+class UsageError(ValueError):
+    """A bad name or value on the command line (exit code 2), raised before anything runs."""
+
+
+def _parse_set(pairs: list[str]) -> dict[str, str]:
+    """``--set key=value`` pairs as ``{key: raw value}`` (a repeated key: the last one wins)."""
     for pair in pairs:
         if "=" not in pair:
-            raise ValueError(f"bad --set {pair!r}: expected KEY=VALUE")
-    return apply_overrides(preset, dict(p.partition("=")[::2] for p in pairs))
+            raise UsageError(f"bad --set {pair!r}: expected KEY=VALUE")
+    return dict(p.partition("=")[::2] for p in pairs)
+
+
+def resolve_run(experiment: str, preset: str, models: Sequence[str] | None, seed: int,
+                 overrides: Mapping[str, str], threads: int, device: str | None):
+    """(experiment module, preset object, model names, torch device); UsageError if any name
+    or value is bad."""
+    if experiment not in EXPERIMENTS:
+        raise UsageError(f"unknown experiment {experiment!r}; valid: {', '.join(EXPERIMENTS)}")
+    exp = EXPERIMENTS[experiment]
+    if preset not in exp.PRESETS:
+        raise UsageError(f"unknown preset {preset!r}; valid: {', '.join(exp.PRESETS)}")
+    models = list(exp.MODELS) if models is None else list(models)
+    unknown = [m for m in models if m not in exp.MODELS]
+    if unknown or not models:
+        raise UsageError(f"unknown model(s) {unknown or models!r}; valid: {', '.join(exp.MODELS)}")
+    if seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {seed}")
+    try:
+        preset_obj = apply_overrides(exp.PRESETS[preset], overrides)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {threads}")
+    try:
+        dev = resolve_device(preset_obj.device if device is None else device)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return exp, preset_obj, models, dev
+
+
+def run_json(experiment: str, preset: str = "quick", models: Sequence[str] | None = None,
+             seed: int = 0, overrides: Mapping[str, str] | None = None, threads: int = 1,
+             device: str | None = None, checkpoint_dir: str | None = None,
+             command: str | None = None) -> dict:
+    """Run one experiment, as ``python -m tlr run``, and return its results JSON (the contract
+    in the module docstring).
+
+    ``models``: None means every model of the experiment; ``overrides``: ``{key: raw value}``
+    as ``--set key=value`` gives them; ``command``: what ``provenance["command"]`` records
+    (default: this process's command line). Bad names or values raise :class:`UsageError`
+    before anything runs. A model whose training diverges is listed under ``"failed"``.
+    """
+    overrides = dict(overrides or {})
+    exp, preset_obj, models, dev = resolve_run(experiment, preset, models, seed, overrides,
+                                                threads, device)
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    # One model at a time, so that a model whose training diverges (FloatingPointError naming
+    # the epoch and step) is reported under "failed" without losing the others' results.
+    results, failed = {}, {}
+    with torch_threads(threads):  # what the runs use, and what provenance records
+        prov = provenance(dev, started)
+        for m in models:
+            try:
+                results.update(exp.run(models=[m], preset=preset_obj, seed=seed,
+                                       checkpoint_dir=checkpoint_dir, threads=threads,
+                                       device=dev))
+            except FloatingPointError as e:
+                failed[m] = str(e)
+                print(f"{m}: {e}", file=sys.stderr)
+    if command is not None:
+        prov["command"] = command
+    out = {
+        "experiment": experiment,
+        "preset": preset,
+        "seed": seed,
+        "results": {m: {"mse": r["mse"], "train_s": r["train_s"]} for m, r in results.items()},
+        "details": {m: r["info"] for m, r in results.items()},
+        "overrides": overrides,
+        "provenance": {**prov, "threads": threads, "wall_s": time.perf_counter() - t0},
+    }
+    if failed:
+        out["failed"] = failed
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default=None, choices=("cpu", "cuda", "auto"),
                      help="where models, data and sampling live (default: the preset's, "
                           "cpu except mnist's paper preset, auto)")
+    _add_sweep_parsers(sub)
     an = sub.add_parser("analyze", help="run one of the book's analyses (tlr.analyses)")
     an.add_argument("which", help="bptt-alignment, balls-chain-starts or balls-quick-sweep")
     an.add_argument("--seed", type=int, default=0)
@@ -100,6 +187,52 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                        help="cpu (default), cuda, or auto (cuda if available)")
     return parser
+
+
+def _add_sweep_parsers(sub) -> None:
+    """``sweep`` and ``summarize`` (:mod:`tlr.sweep` does the work)."""
+    sw = sub.add_parser("sweep", help="experiment x models x seeds x a grid of --set overrides, "
+                                      "one run each, on local processes or SLURM (submitit)")
+    sw.add_argument("experiment", nargs="?", default=None,
+                    help=f"one of: {', '.join(EXPERIMENTS)} (or given by --grid)")
+    sw.add_argument("--grid", type=Path, default=None,
+                    help="a YAML grid (sweeps/*.yaml; schema: tlr.sweep); the flags below add to "
+                         "or replace its fields")
+    sw.add_argument("--preset", default=None, help="default: the grid's, else quick")
+    sw.add_argument("--models", default=None,
+                    help="comma-separated model names (default: the grid's, else all)")
+    sw.add_argument("--seeds", default=None, help="comma-separated seeds (default: the grid's, "
+                                                  "else 0)")
+    sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an override; a key given several times is a grid axis "
+                         "(--set T_test=50 --set T_test=60); commas belong to the value "
+                         "(tuples: --set harmonium.optim.m0=50,12.5,50,50,12.5)")
+    sw.add_argument("--out", type=Path, required=True,
+                    help="the runs' JSON files and sweep.json (the manifest) go here")
+    sw.add_argument("--executor", default="local", choices=("local", "slurm", "debug"),
+                    help="local processes (default), SLURM job arrays, or debug (in this "
+                         "process, one at a time)")
+    sw.add_argument("--jobs", type=int, default=1, help="local: runs at once (default 1)")
+    sw.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1)")
+    sw.add_argument("--device", default=None, choices=("cpu", "cuda", "auto"),
+                    help="each run's device (default: the preset's)")
+    sw.add_argument("--time", type=int, default=1440,
+                    help="minutes a run may take before it is stopped (default 1440)")
+    sw.add_argument("--partition", default=None, help="slurm: the partition")
+    sw.add_argument("--gpus", type=int, default=None,
+                    help="slurm: GPUs per run (default 0); local: GPUs visible to the runs "
+                         "(default: all)")
+    sw.add_argument("--array-parallelism", type=int, default=64,
+                    help="slurm: array tasks running at once (default 64)")
+    sw.add_argument("--mem", type=float, default=None, help="slurm: memory per run in GB")
+    sw.add_argument("--no-wait", action="store_true",
+                    help="slurm: submit and exit; run the same command again to collect")
+    sm = sub.add_parser("summarize", help="mean, sd and 95%% t-interval over seeds of the run "
+                                          "JSONs under a folder")
+    sm.add_argument("paths", nargs="+", type=Path, help="folders (searched recursively) or files")
+    sm.add_argument("--metric", default="mse", help="the results field to summarize (mse)")
+    sm.add_argument("--json", type=Path, default=None, help="write the summary JSON here")
+    sm.add_argument("--markdown", type=Path, default=None, help="write the tables here")
 
 
 def _parse_T(raw: str) -> list[int]:
@@ -168,56 +301,22 @@ def main(argv: list[str] | None = None) -> int:
         return _main_bench(parser, args)
     if args.command == "analyze":
         return _main_analyze(parser, args)
-    if args.experiment not in EXPERIMENTS:
-        parser.error(f"unknown experiment {args.experiment!r}; valid: {', '.join(EXPERIMENTS)}")
-    exp = EXPERIMENTS[args.experiment]
-    if args.preset not in exp.PRESETS:
-        parser.error(f"unknown preset {args.preset!r}; valid: {', '.join(exp.PRESETS)}")
-    models = list(exp.MODELS) if args.models is None else [
+    if args.command == "sweep":
+        from tlr.sweep import main_sweep
+
+        return main_sweep(parser, args)
+    if args.command == "summarize":
+        from tlr.sweep import main_summarize
+
+        return main_summarize(parser, args)
+    models = None if args.models is None else [
         m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in models if m not in exp.MODELS]
-    if unknown or not models:
-        parser.error(f"unknown model(s) {unknown or args.models!r}; valid: {', '.join(exp.MODELS)}")
-    if args.seed < 0:
-        parser.error(f"--seed must be >= 0, got {args.seed}")
     try:
-        preset = _parse_set(args.set, exp.PRESETS[args.preset])
-    except ValueError as e:
+        out = run_json(args.experiment, args.preset, models, args.seed, _parse_set(args.set),
+                       args.threads, args.device, args.checkpoint_dir)
+    except UsageError as e:
         parser.error(str(e))
-
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
-    try:
-        device = resolve_device(preset.device if args.device is None else args.device)
-    except ValueError as e:
-        parser.error(str(e))
-
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    # One model at a time, so that a model whose training diverges (FloatingPointError naming
-    # the epoch and step) is reported under "failed" without losing the others' results.
-    results, failed = {}, {}
-    with torch_threads(args.threads):  # what the runs use, and what provenance records
-        prov = provenance(device, started)
-        for m in models:
-            try:
-                results.update(exp.run(models=[m], preset=preset, seed=args.seed,
-                                       checkpoint_dir=args.checkpoint_dir,
-                                       threads=args.threads, device=device))
-            except FloatingPointError as e:
-                failed[m] = str(e)
-                print(f"{m}: {e}", file=sys.stderr)
-    out = {
-        "experiment": args.experiment,
-        "preset": args.preset,
-        "seed": args.seed,
-        "results": {m: {"mse": r["mse"], "train_s": r["train_s"]} for m, r in results.items()},
-        "details": {m: r["info"] for m, r in results.items()},
-        "overrides": dict(s.partition("=")[::2] for s in args.set),
-        "provenance": {**prov, "threads": args.threads, "wall_s": time.perf_counter() - t0},
-    }
-    if failed:
-        out["failed"] = failed
+    results, failed = out["results"], out.get("failed", {})
     print(f"{args.experiment} / preset {args.preset} / seed {args.seed}")
     print(format_table(results))
     for m, e in failed.items():

@@ -51,9 +51,10 @@ def provenance(device: str | torch.device = "cpu", started: _dt.datetime | None 
 
 
 def find_results(sub: str, start: str | Path | None = None) -> Path | None:
-    """The saved-results folder ``sub`` (e.g. ``"results/ppc"``) of the repository that holds
-    ``start`` (default: the working directory) or one of its parents; None outside a clone
-    (e.g. on Colab). The chapters use it to load the saved paper-scale runs."""
+    """The folder ``sub`` (e.g. ``"results/ppc"``) of the repository that holds ``start``
+    (default: the working directory) or one of its parents; None outside a clone (e.g. on
+    Colab). To load saved runs use :mod:`tlr.results` instead, which also works in an
+    installed tlr (the runs ship as package data)."""
     here = Path.cwd() if start is None else Path(start)
     for d in [here, *here.parents]:
         if (d / sub).is_dir():
