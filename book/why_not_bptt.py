@@ -22,20 +22,33 @@
 # computationally expensive" {ref}`[P] <ref-poster>`. This chapter unpacks both before the rest of
 # the book tests the poster's way around them.
 #
-# We first derive what backpropagation through time (BPTT) computes for a recurrent model, and
-# check the derivation against PyTorch's autograd. From the derivation we read off what it
-# costs: a stored history of states that grows with the sequence length, a backward sweep in
-# reverse time that can only start once the sequence (or window) is over, and, on the way back,
-# the transposes of the forward weights. Two small live demos measure the cost and show the usual
-# remedy, *truncated* BPTT, failing on a dependency longer than its window. Then we turn to the
-# poster's proposal, learning the joint distribution of the model's previous state and the
-# current observation, which makes every update local in time, and to the poster's requirements
-# for a generative model that can do this.
+# **What you will learn**
 #
-# > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of the
-# > appendix {ref}`Sources and protocols <sources>`, which traces every setting to its primary source. The demos in this
-# > chapter use plain PyTorch recurrent networks, not the poster's models: the costs of BPTT are
-# > a property of the training algorithm, not of a particular model.
+# - what backpropagation through time (BPTT) computes for a recurrent model: a sum over paths
+#   back in time, organised as one backward recursion for the *adjoint* $\delta_t$, written as
+#   code in the page and checked against PyTorch's autograd;
+# - what BPTT costs, read off the recursion and measured: a stored history that grows with the
+#   sequence length $T$, an update that waits for the end of the sequence, and a backward sweep
+#   through the transposed weights;
+# - what truncated BPTT, the usual remedy, cannot learn: a dependency longer than its window
+#   $T_{\mathrm w}$, shown on a small memory task;
+# - why BPTT is called biologically implausible;
+# - the poster's alternative, a generative model of the *pair* of the previous state and the
+#   current observation, whose learning rule is local in time, and the three requirements it
+#   puts on the model.
+#
+# **Prerequisites.** Backpropagation, recurrent networks and PyTorch's autograd; the chain rule
+# for vector-valued functions (Jacobians). The symbols are those of the {doc}`notation
+# <notation>` page.
+#
+# **Run time.** About 20 s on one CPU core, exercises included; the thirteen small training runs
+# of the memory task take most of it.
+#
+# > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of
+# > the appendix {ref}`Sources and protocols <sources>`, which traces every setting to its
+# > primary source. The demos in this chapter use plain PyTorch recurrent networks, not the
+# > poster's models: the costs of BPTT are a property of the training algorithm, not of a
+# > particular model.
 
 # %% tags=["remove-input"]
 import subprocess
@@ -72,20 +85,21 @@ T0 = time.perf_counter()
 # %% [markdown]
 # ## A recurrent model, unrolled
 #
-# Take any recurrent model with a state $h_t$ that is updated from the previous state and the
-# current observation $y_t$, and a loss that is a sum of per-step terms:
+# Take any recurrent model with a deterministic state $r_t$ that is updated from the previous
+# state and the current observation $y_t$, and a loss $\mathcal L$ that is a sum of per-step
+# terms:
 #
 # $$
-# h_t = f(h_{t-1}, y_t; \theta), \quad t = 1, \dots, T, \qquad
-# L(\theta) = \sum_{t=1}^{T} \ell_t(h_t; \theta),
+# r_t = f(r_{t-1}, y_t; \theta), \quad t = 1, \dots, T, \qquad
+# \mathcal L(\theta) = \sum_{t=1}^{T} \ell_t(r_t; \theta),
 # $$
 #
-# with a fixed initial state $h_0$. For a prediction model $\ell_t$ might be the error of a
-# readout of $h_t$; for the sequence VAEs of {ref}`Sources §8 <sources-8>` it is a per-step term of the evidence lower
-# bound. The same parameters $\theta$ are used at every step. Written out over time (*unrolled*),
-# the model is a deep feed-forward network with one layer per time step and shared weights; the
-# upper panel of the figure shows it. BPTT is ordinary backpropagation on this unrolled network
-# (Werbos 1990).
+# with a fixed initial state $r_0$. For a prediction model $\ell_t$ might be the error of a
+# readout of $r_t$; for the sequence VAEs of {ref}`Sources §8 <sources-8>` it is a per-step term
+# of the evidence lower bound. The same parameters $\theta$ are used at every step. Written out
+# over time (*unrolled*), the model is a deep feed-forward network with one layer per time step
+# and shared weights; the upper panel of the figure shows it. BPTT is ordinary backpropagation on
+# this unrolled network (Werbos 1990).
 
 # %% tags=["remove-input"]
 def _arrow(ax, a, b, color="k", ls="-", rad=0.0, lw=1.2):
@@ -96,7 +110,7 @@ def _arrow(ax, a, b, color="k", ls="-", rad=0.0, lw=1.2):
 
 def draw_unrolled(ax, local: bool, n_steps: int = 4):
     """Unrolled graph: forward arrows in black, gradient (backward) arrows in red."""
-    state = "u" if local else "h"
+    state = "u" if local else "r"
     for t in range(n_steps + 1):
         ax.text(2 * t, 1, f"${state}_{t}$", ha="center", va="center", fontsize=12,
                 bbox=dict(boxstyle="circle", fc="#e8eef7", ec="k"))
@@ -116,7 +130,7 @@ def draw_unrolled(ax, local: bool, n_steps: int = 4):
         else:
             _arrow(ax, (2 * t - 2, 1), (2 * t, 1))
             _arrow(ax, (2 * t, 1), (2 * t - 2, 1), "tab:red", "--", rad=0.45)
-            ax.text(2 * t - 1, 1.47, r"$W^\top$", ha="center", fontsize=9, color="tab:red")
+            ax.text(2 * t - 1, 1.47, r"$W_r^\top$", ha="center", fontsize=9, color="tab:red")
     ax.set_xlim(-0.7, 2 * n_steps + 0.7)
     ax.set_ylim(-0.45, 2.45)
     ax.axis("off")
@@ -132,18 +146,21 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# In the lower panel the state is called $u_t$, as in the poster's models: a state handed from
+# step to step and used at the next step as data, with no gradient sent back through it.
+#
 # ## What BPTT computes
 #
 # Because $\theta$ enters every step, the chain rule collects one term for every pair of a loss
 # $\ell_t$ and an earlier step $s \le t$ at which $\theta$ was used: a **sum over paths back in
-# time**. With the Jacobians $J_r = \partial h_r / \partial h_{r-1}$ and gradients written as
+# time**. With the Jacobians $J_t = \partial r_t / \partial r_{t-1}$ and gradients written as
 # column vectors,
 #
 # $$
-# \frac{dL}{d\theta} = \sum_{t=1}^{T} \Big(\frac{\partial \ell_t}{\partial \theta}\Big)^{\!\top}
-# + \sum_{t=1}^{T} \sum_{s=1}^{t}
+# \frac{d\mathcal L}{d\theta} = \sum_{t=1}^{T} \Big(\frac{\partial \ell_t}{\partial \theta}
+# \Big)^{\!\top} + \sum_{t=1}^{T} \sum_{s=1}^{t}
 # \Big(\frac{\partial f}{\partial \theta}\Big|_{s}\Big)^{\!\top}
-# J_{s+1}^{\top} J_{s+2}^{\top} \cdots J_{t}^{\top}\, \nabla_{h_t} \ell_t .
+# J_{s+1}^{\top} J_{s+2}^{\top} \cdots J_{t}^{\top}\, \nabla_{r_t} \ell_t .
 # $$
 #
 # The first sum is the direct dependence of each loss term on $\theta$ (e.g. a readout). The
@@ -151,95 +168,118 @@ plt.show()
 # Jacobians tend to shrink or blow up, which is why long dependencies are hard to learn even
 # with exact gradients (Bengio, Simard & Frasconi 1994). There are $T(T+1)/2$ paths, but BPTT
 # never enumerates them. It runs one recursion backwards in time for the *adjoint*
-# $\delta_t = dL / dh_t$, the total derivative of the loss with respect to the state, through
-# every later step:
+# $\delta_t = d\mathcal L / dr_t$, the total derivative of the loss with respect to the state,
+# through every later step:
 #
 # $$
-# \delta_T = \nabla_{h_T} \ell_T, \qquad
-# \delta_t = \nabla_{h_t} \ell_t + J_{t+1}^{\top}\, \delta_{t+1} \quad (t = T-1, \dots, 1),
+# \delta_T = \nabla_{r_T} \ell_T, \qquad
+# \delta_t = \nabla_{r_t} \ell_t + J_{t+1}^{\top}\, \delta_{t+1} \quad (t = T-1, \dots, 1),
 # \qquad
-# \frac{dL}{d\theta} = \sum_{t=1}^{T} \Big(\frac{\partial \ell_t}{\partial \theta}\Big)^{\!\top}
-# + \sum_{t=1}^{T} \Big(\frac{\partial f}{\partial \theta}\Big|_{t}\Big)^{\!\top} \delta_t .
+# \frac{d\mathcal L}{d\theta} = \sum_{t=1}^{T} \Big(\frac{\partial \ell_t}{\partial \theta}
+# \Big)^{\!\top} + \sum_{t=1}^{T} \Big(\frac{\partial f}{\partial \theta}\Big|_{t}\Big)^{\!\top}
+# \delta_t .
 # $$
 #
-# For the Elman network $h_t = \tanh(W h_{t-1} + U y_t + b)$ the Jacobian is
-# $J_{t+1} = \operatorname{diag}(1 - h_{t+1}^2)\, W$, so the recursion and the gradient for the
-# recurrent weights read
+# ### The recursion for an Elman network
+#
+# For the Elman network $r_t = \tanh(W_r r_{t-1} + W_{\text{in}} y_t + b_r)$ the Jacobian is
+# $J_{t+1} = \operatorname{diag}(1 - r_{t+1}^2)\, W_r$. Write $(1 - r_t^2) \odot \delta_t$ for
+# the gradient at the pre-activation of $r_t$ (the $\tanh$'s derivative is $1 - r_t^2$); the
+# recursion and the gradient for the recurrent weights then read
 #
 # $$
-# g_t = (1 - h_t^2) \odot \delta_t, \qquad
-# \delta_{t-1} = \nabla_{h_{t-1}} \ell_{t-1} + W^{\top} g_t, \qquad
-# \frac{dL}{dW} = \sum_{t=1}^{T} g_t\, h_{t-1}^{\top} .
+# \delta_{t-1} = \nabla_{r_{t-1}} \ell_{t-1} + W_r^{\top} \big[(1 - r_t^2) \odot \delta_t\big],
+# \qquad
+# \frac{d\mathcal L}{dW_r} = \sum_{t=1}^{T} \big[(1 - r_t^2) \odot \delta_t\big]\,
+# r_{t-1}^{\top} .
 # $$
 #
-# The cell below runs exactly this recursion by hand for a small `torch.nn.RNN` (which computes
-# $h_t = \tanh(W_{ih} y_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})$) with a linear readout and
-# squared error $\ell_t = \tfrac12 \lVert C h_t - z_t \rVert^2$ to random targets $z_t$, and
-# compares it with autograd. PyTorch stores vectors as rows, so $W^\top g_t$ becomes
-# `g_t @ W`. The recursion carries on one step past $t = 1$: its last output is the gradient
-# with respect to the initial state, $\delta_0 = W^\top g_1$, which autograd also reports.
+# We take a small `torch.nn.RNN`, which computes
+# $r_t = \tanh(W_{ih} y_t + b_{ih} + W_{hh} r_{t-1} + b_{hh})$, i.e. $W_{\text{in}} =$
+# `weight_ih_l0`, $W_r =$ `weight_hh_l0` and $b_r$ the sum of its two biases; a linear readout
+# $o_t = W_{\text{out}} r_t$; and a squared error to random targets $o_t^\ast$,
+# $\ell_t = \tfrac12 \lVert W_{\text{out}} r_t - o_t^\ast \rVert^2$, so that
+# $\nabla_{r_t} \ell_t = W_{\text{out}}^\top (W_{\text{out}} r_t - o_t^\ast)$.
 
 # %%
 g = make_generator(SEED, "book/why_not_bptt/tiny-rnn")
-n_in, n_h, n_out, T_tiny, B_tiny = 3, 5, 2, 8, 4
-rnn_tiny = nn.RNN(n_in, n_h).double()
+n_in, n_r, n_out, T_tiny, B_tiny = 3, 5, 2, 8, 4
+rnn_tiny = nn.RNN(n_in, n_r).double()
 with torch.no_grad():
     for p in rnn_tiny.parameters():
         p.copy_(0.6 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-C = 0.6 * torch.randn(n_out, n_h, generator=g, dtype=torch.float64)   # readout
+W_out = 0.6 * torch.randn(n_out, n_r, generator=g, dtype=torch.float64)   # readout
 y_tiny = torch.randn(T_tiny, B_tiny, n_in, generator=g, dtype=torch.float64)
-z_tiny = torch.randn(T_tiny, B_tiny, n_out, generator=g, dtype=torch.float64)
-h0 = torch.zeros(B_tiny, n_h, dtype=torch.float64, requires_grad=True)
+target_tiny = torch.randn(T_tiny, B_tiny, n_out, generator=g, dtype=torch.float64)   # o*_t
+r0 = torch.zeros(B_tiny, n_r, dtype=torch.float64, requires_grad=True)
 
-# Autograd: one forward pass over the whole sequence, one backward pass.
-h_seq, _ = rnn_tiny(y_tiny, h0[None])                      # (T, B, n_h): h_1 .. h_T
-loss = 0.5 * ((h_seq @ C.T - z_tiny) ** 2).sum()
+
+# %% [markdown]
+# The recursion by hand. It needs the states of the forward pass, $r_0, \dots, r_T$, and runs
+# from $t = T$ down to $t = 1$; PyTorch stores vectors as rows, so $W_r^\top v$ becomes
+# `v @ W_r`. It carries on one step past $t = 1$: its last value is the gradient with respect to
+# the initial state, $\delta_0 = W_r^\top [(1 - r_1^2) \odot \delta_1]$.
+
+# %%
+def bptt_adjoint(W_r, W_out, r, target):
+    """dL/dW_r and δ_0 = dL/dr_0 by the adjoint recursion. r: (T+1, B, n_r), the states
+    r_0..r_T of the forward pass; target: (T, B, n_out), the o*_t of steps 1..T."""
+    T = len(target)
+    delta = torch.zeros_like(r[0])                           # J_{T+1}ᵀ δ_{T+1} = 0
+    dW_r = torch.zeros_like(W_r)
+    for t in range(T, 0, -1):
+        delta = delta + (r[t] @ W_out.T - target[t - 1]) @ W_out   # + ∇ ℓ_t, gradient of ℓ_t
+        pre = (1 - r[t] ** 2) * delta                        # back through tanh
+        dW_r += pre.T @ r[t - 1]                             # this step's use of W_r
+        delta = pre @ W_r                                    # W_rᵀ (...): one step back in time
+    return dW_r, delta
+
+
+# %% [markdown]
+# Autograd does one forward pass over the whole sequence and one backward pass; the recursion
+# must give the same gradients:
+
+# %%
+r_seq, _ = rnn_tiny(y_tiny, r0[None])                        # (T, B, n_r): r_1 .. r_T
+loss = 0.5 * ((r_seq @ W_out.T - target_tiny) ** 2).sum()
 loss.backward()
 
-# By hand: the adjoint recursion, from t = T down to t = 1.
-W = rnn_tiny.weight_hh_l0.detach()
-h = torch.cat([h0.detach()[None], h_seq.detach()])          # h[t] = h_t, t = 0 .. T (stored!)
-delta = torch.zeros(B_tiny, n_h, dtype=torch.float64)       # J_{T+1}^T delta_{T+1} = 0
-dW = torch.zeros_like(W)
-for t in range(T_tiny, 0, -1):
-    delta = delta + (h[t] @ C.T - z_tiny[t - 1]) @ C        # + grad of l_t w.r.t. h_t
-    g_t = (1 - h[t] ** 2) * delta                           # back through tanh
-    dW += g_t.T @ h[t - 1]                                  # this step's use of W
-    delta = g_t @ W                                         # W^T g_t: one step back in time
-assert torch.allclose(dW, rnn_tiny.weight_hh_l0.grad, atol=1e-12)
-assert torch.allclose(delta, h0.grad, atol=1e-12)           # delta_0 = dL/dh_0
-print(f"max |dL/dW_hh by hand - autograd| = {(dW - rnn_tiny.weight_hh_l0.grad).abs().max():.1e}")
+r_all = torch.cat([r0.detach()[None], r_seq.detach()])       # r_0 .. r_T (stored!)
+dW_r, delta_0 = bptt_adjoint(rnn_tiny.weight_hh_l0.detach(), W_out, r_all, target_tiny)
+assert torch.allclose(dW_r, rnn_tiny.weight_hh_l0.grad, atol=1e-12)
+assert torch.allclose(delta_0, r0.grad, atol=1e-12)          # δ_0 = d𝓛/dr_0
+print(f"max |dL/dW_r by hand - autograd| = {(dW_r - rnn_tiny.weight_hh_l0.grad).abs().max():.1e}, "
+      f"max |delta_0 - dL/dr_0| = {(delta_0 - r0.grad).abs().max():.1e}")
 
 # %% [markdown]
 # Three properties of BPTT can be read off the recursion, and they are what the rest of this
 # chapter is about:
 #
 # 1. **Memory grows with $T$.** Every step of the backward sweep needs that step's state
-#    ($h_t$ and $h_{t-1}$ above; for deeper cells, all intermediate activations). They were
+#    ($r_t$ and $r_{t-1}$ above; for deeper cells, all intermediate activations). They were
 #    computed in the forward pass and must be kept until the sweep reaches them: memory
-#    $O(T \cdot \text{state})$, the list `h` in the cell.
+#    $O(T \cdot \text{state})$, the tensor `r_all` in the cell.
 # 2. **An update waits for the end.** $\delta_T$ is the start of the recursion, so nothing can be
 #    computed until the forward pass has reached step $T$. There is one parameter update per
-#    sequence (or per window), and it costs $O(T)$ time, one multiplication by $W^\top$ per step.
-#    The credit for step $s$ arrives no earlier than $T - s$ steps after $s$ happened.
+#    sequence (or per window), and it costs $O(T)$ time, one multiplication by $W_r^\top$ per
+#    step. The credit for step $s$ arrives no earlier than $T - s$ steps after $s$ happened.
 # 3. **The backward sweep runs in reverse time through the transposed weights.** The error
-#    signal travels from $h_t$ to $h_{t-1}$ through $W^\top$, the transpose of the matrix that
+#    signal travels from $r_t$ to $r_{t-1}$ through $W_r^\top$, the transpose of the matrix that
 #    carried the activity forward.
 #
 # > Memory can be traded for compute by storing only some states and recomputing the others
 # > during the backward sweep (Gruslys et al. 2016); that does not change points 2 and 3.
 # > Forward-mode alternatives such as real-time recurrent learning (Williams & Zipser 1989) avoid
 # > the backward sweep and give an update at every step, but carry a sensitivity matrix
-# > $dh_t / d\theta$ whose size is the state size times the number of parameters, which is
+# > $dr_t / d\theta$ whose size is the state size times the number of parameters, which is
 # > far more expensive than BPTT for all but tiny networks.
-
 # %% [markdown]
 # ## What BPTT costs, measured
 #
 # How much does BPTT actually store? PyTorch lets us watch every tensor that autograd saves for
 # the backward pass, through `torch.autograd.graph.saved_tensors_hooks`: the *pack* hook is
 # called once for each tensor saved during the forward pass. `SavedBytes` adds up the bytes of
-# the distinct tensors it sees (a tensor saved twice, e.g. $h_t$ by both the $\tanh$ and the next
+# the distinct tensors it sees (a tensor saved twice, e.g. $r_t$ by both the $\tanh$ and the next
 # matrix product, is counted once) and skips the parameters, which exist whether or not we
 # train. What remains is the activation memory that training needs on top of the model.
 #
@@ -249,10 +289,11 @@ print(f"max |dL/dW_hh by hand - autograd| = {(dW - rnn_tiny.weight_hh_l0.grad).a
 #
 # - **BPTT**: one forward pass over the whole sequence, one backward pass; everything the
 #   backward pass needs is alive at once just before `loss.backward()`.
-# - **truncated BPTT, $k = 10$**: the sequence is cut into windows of 10 steps; the state is
+# - **truncated BPTT, $T_{\mathrm w} = 10$**: the sequence is cut into windows of
+#   $T_{\mathrm w} = 10$ steps; the state is
 #   detached at each window boundary and each window is backpropagated on its own. Each
 #   backward pass frees its window's saved tensors, so the peak is the largest window.
-# - **local ($k = 1$)**: the state is detached at *every* step and each step's loss is
+# - **local ($T_{\mathrm w} = 1$)**: the state is detached at *every* step and each step's loss is
 #   backpropagated at once, the temporally local pattern of the figure's lower panel.
 
 # %% tags=["exercise-setup"]
@@ -287,21 +328,22 @@ readout = nn.Linear(N_H, 1)
 params = [*rnn.parameters(), *readout.parameters()]
 
 
-def peak_saved_bytes(y, z, window=None):
+def peak_saved_bytes(y, target, window=None):
     """Gradient for one batch of sequences; returns the peak bytes saved for backward.
 
-    window=None is full BPTT; window=k detaches the state every k steps and back-propagates
-    each window's loss on its own (truncated BPTT; k = 1 is the temporally local variant).
+    window=None is full BPTT; window=T_w detaches the state every T_w steps and
+    back-propagates each window's loss on its own (truncated BPTT; T_w = 1 is the temporally
+    local variant). y: (T, B, N_IN) inputs, target: (T, B) the readout's targets.
     """
     T = y.shape[0]
-    k = T if window is None else window
-    h = torch.zeros(1, y.shape[1], N_H)
+    T_w = T if window is None else window
+    r = torch.zeros(1, y.shape[1], N_H)
     peak = 0
-    for start in range(0, T, k):
+    for start in range(0, T, T_w):
         rec = SavedBytes(params)
         with torch.autograd.graph.saved_tensors_hooks(rec.pack, rec.unpack):
-            out, h = rnn(y[start:start + k], h.detach())    # detach: cut the graph here
-            loss = ((readout(out).squeeze(-1) - z[start:start + k]) ** 2).mean()
+            out, r = rnn(y[start:start + T_w], r.detach())   # detach: cut the graph here
+            loss = ((readout(out).squeeze(-1) - target[start:start + T_w]) ** 2).mean()
         loss.backward()                                     # frees this window's saved tensors
         peak = max(peak, rec.nbytes)
     return peak
@@ -309,47 +351,49 @@ def peak_saved_bytes(y, z, window=None):
 
 # %%
 g = make_generator(SEED, "book/why_not_bptt/memory")
-VARIANTS = {"BPTT": None, "truncated BPTT, k = 10": 10, "local (k = 1)": 1}
+VARIANTS = {"BPTT": None, "truncated BPTT, T_w = 10": 10, "local (T_w = 1)": 1}
 saved = {name: [] for name in VARIANTS}
 for T in T_GRID:
-    y, z = torch.randn(T, BATCH, N_IN, generator=g), torch.randn(T, BATCH, generator=g)
+    y, target = torch.randn(T, BATCH, N_IN, generator=g), torch.randn(T, BATCH, generator=g)
     for name, window in VARIANTS.items():
-        saved[name].append(peak_saved_bytes(y, z, window))
+        saved[name].append(peak_saved_bytes(y, target, window))
 
-state_bytes = BATCH * N_H * 4                                # one float32 state h_t
-rows = ["| $T$ | " + " | ".join(VARIANTS) + " |", "|---:" * (len(VARIANTS) + 1) + "|"]
+state_bytes = BATCH * N_H * 4                                # one float32 state r_t
+header = " | ".join(name.replace("T_w", r"$T_{\mathrm w}$") for name in VARIANTS)
+rows = ["| $T$ | " + header + " |", "|---:" * (len(VARIANTS) + 1) + "|"]
 for i, T in enumerate(T_GRID):
     rows.append(f"| {T} | " + " | ".join(f"{saved[n][i] / 1e6:.3f}" for n in VARIANTS) + " |")
 display(Markdown("Peak bytes saved for backward (MB)\n\n" + "\n".join(rows)))
 per_step = saved["BPTT"][-1] / T_GRID[-1]
 print(f"BPTT stores {per_step:.0f} bytes per time step = {per_step / state_bytes:.2f} times "
-      f"the {state_bytes}-byte state h_t")
+      f"the {state_bytes}-byte state r_t")
 
 # %% [markdown]
 # The numbers confirm the derivation. BPTT's stored activations grow in proportion to $T$: each
 # step adds the same amount, a small multiple of the state (the state itself, the input and the
 # readout's intermediate results), so the ratio between two sequence lengths is the ratio of the
 # lengths. The local variant stores the same small amount whatever $T$ is. Truncated BPTT sits
-# in between: its peak is set by the window $k$, not by $T$, and it equals what full BPTT stores
-# for a sequence of length $k$.
+# in between: its peak is set by the window $T_{\mathrm w}$, not by $T$, and it equals what
+# full BPTT stores for a sequence of length $T_{\mathrm w}$.
 
 # %%
 b = saved["BPTT"]
 for i in range(len(T_GRID) - 1):                                     # linear in T
     assert 0.9 < (b[i + 1] / b[i]) / (T_GRID[i + 1] / T_GRID[i]) < 1.1, (T_GRID[i], b[i])
 assert 0.9 < (b[-1] / b[0]) / (T_GRID[-1] / T_GRID[0]) < 1.1
-for name in ("local (k = 1)", "truncated BPTT, k = 10"):
+for name in ("local (T_w = 1)", "truncated BPTT, T_w = 10"):
     assert max(saved[name]) <= 1.1 * min(saved[name]), name          # flat in T
-assert saved["truncated BPTT, k = 10"][0] == saved["BPTT"][0]       # window k = BPTT on T = k
-assert 1 < per_step / state_bytes < 4                                # a small multiple of h_t
+assert saved["truncated BPTT, T_w = 10"][0] == saved["BPTT"][0]     # window = BPTT on T = T_w
+assert 1 < per_step / state_bytes < 4                                # a small multiple of r_t
 print("ratio of stored bytes, BPTT at T = 1000 vs local:",
-      f"{saved['BPTT'][-1] / saved['local (k = 1)'][-1]:.0f}")
+      f"{saved['BPTT'][-1] / saved['local (T_w = 1)'][-1]:.0f}")
 
 # %%
 fig, ax = plt.subplots(figsize=(5.6, 3.8))
-styles = {"BPTT": "o-", "truncated BPTT, k = 10": "s-", "local (k = 1)": "^-"}
+styles = {"BPTT": "o-", "truncated BPTT, T_w = 10": "s-", "local (T_w = 1)": "^-"}
 for name in VARIANTS:
-    ax.loglog(T_GRID, [v / 1e6 for v in saved[name]], styles[name], label=name)
+    ax.loglog(T_GRID, [v / 1e6 for v in saved[name]], styles[name],
+              label=name.replace("T_w", r"$T_{\mathrm{w}}$"))
 ref = [saved["BPTT"][0] / 1e6 * T / T_GRID[0] for T in T_GRID]
 ax.loglog(T_GRID, ref, "k:", lw=1, label=r"$\propto T$")
 ax.set_xlabel("sequence length $T$")
@@ -373,16 +417,17 @@ plt.show()
 # ## Truncated BPTT and what it cannot see
 #
 # The usual remedy for long sequences is **truncated BPTT** (Williams & Peng 1990): run the
-# forward pass as usual, but follow the gradient back only $k$ steps, by detaching the state at
-# window boundaries as above. In the sum over paths, every path longer than the window is
-# dropped: a loss at step $t$ receives credit only from steps $s > t - k$ (with non-overlapping
-# windows, from the start of its own window). The memory falls from $O(T)$ to $O(k)$, and an
-# update can be made after every window.
+# forward pass as usual, but follow the gradient back only $T_{\mathrm w}$ steps, by detaching
+# the state at window boundaries as above. In the sum over paths, every path longer than the
+# window is dropped: a loss at step $t$ receives credit only from steps $s > t - T_{\mathrm w}$
+# (with non-overlapping windows, from the start of its own window). The memory falls from
+# $O(T)$ to $O(T_{\mathrm w})$, and an update can be made after every window.
 #
-# The price is a **bias**: the truncated gradient is not the gradient of $L$, and the part it
-# drops is exactly the part that would teach the model to carry information for longer than
-# $k$ steps. A dependency that spans more than the window is invisible to the gradient. The
-# temporally local variant of the last section is the extreme case $k = 1$, where no credit
+# The price is a **bias**: the truncated gradient is not the gradient of $\mathcal L$, and the
+# part it drops is exactly the part that would teach the model to carry information for longer
+# than $T_{\mathrm w}$ steps. A dependency that spans more than the window is invisible to the
+# gradient. The temporally local variant of the last section is the extreme case
+# $T_{\mathrm w} = 1$, where no credit
 # crosses even one step. So detaching the state does not, by itself, solve the problem; the
 # poster's idea (below) is to change the *objective*, so that what is left after the cut is
 # still the right thing to learn.
@@ -391,10 +436,10 @@ plt.show()
 # input channel; three other channels carry Gaussian noise at every step. After `delay` steps
 # the network must report the bit (a logistic loss on its output at the last step only). A
 # gated recurrent unit (GRU, 32 units) is trained for 200 Adam steps on batches of 64 fresh
-# sequences, with the gradient followed back `window` steps from the loss: the first
-# $T - \text{window}$ steps run without a graph (`torch.no_grad`), the last `window` steps with
-# one. With `window=None` this is full BPTT. Each run starts from the same initial weights and
-# sees the same training sequences; only the window differs.
+# sequences, with the gradient followed back $T_{\mathrm w}$ steps (`window`) from the loss: the
+# first $T - T_{\mathrm w}$ steps run without a graph (`torch.no_grad`), the last $T_{\mathrm w}$
+# steps with one. With `window=None` this is full BPTT. Each run starts from the same initial
+# weights and sees the same training sequences; only the window differs.
 
 # %%
 N_NOISE, N_H_GRU, B_DELAY, N_STEPS, LR = 3, 32, 64, 200, 1e-2
@@ -419,11 +464,11 @@ class DelayNet(nn.Module):
         """Logit for the cue at the last step; gradient followed back `window` steps."""
         T = y.shape[0]
         cut = 0 if window is None else max(T - window, 0)
-        h = torch.zeros(1, y.shape[1], N_H_GRU)
+        r = torch.zeros(1, y.shape[1], N_H_GRU)
         if cut:
             with torch.no_grad():          # the forward pass still runs over these steps,
-                _, h = self.gru(y[:cut], h)  # but no gradient will come back through them
-        out, _ = self.gru(y[cut:], h)
+                _, r = self.gru(y[:cut], r)  # but no gradient will come back through them
+        out, _ = self.gru(y[cut:], r)
         return self.readout(out[-1]).squeeze(-1)
 
 
@@ -454,17 +499,17 @@ runs = {(d, w): train_delay(d, w) for d in DELAYS for w in (None, WINDOW)}
 runs[(20, 1)] = train_delay(20, 1)
 print(f"{len(runs)} training runs in {time.perf_counter() - t_start:.1f} s")
 acc = {key: a for key, (_, a) in runs.items()}
-rows = ["| delay | full BPTT | truncated, k = 5 |", "|---:|---:|---:|"]
+rows = ["| delay | full BPTT | truncated, $T_{\\mathrm w} = 5$ |", "|---:|---:|---:|"]
 rows += [f"| {d} | {acc[(d, None)]:.3f} | {acc[(d, WINDOW)]:.3f} |" for d in DELAYS]
 display(Markdown("Test accuracy (chance = 0.5)\n\n" + "\n".join(rows)))
-print(f"delay 20, local (k = 1): accuracy {acc[(20, 1)]:.3f}")
+print(f"delay 20, local (T_w = 1): accuracy {acc[(20, 1)]:.3f}")
 
 # %%
 def plot_delay_curves(runs_at_delay: dict, delay: int, ax):
     """Training loss against step for each window (None = full BPTT)."""
     for window, (losses, a) in runs_at_delay.items():
-        label = ("full BPTT" if window is None else "local (k = 1)" if window == 1
-                 else f"truncated, k = {window}")
+        label = ("full BPTT" if window is None else r"local ($T_{\mathrm{w}}$ = 1)" if window == 1
+                 else rf"truncated, $T_{{\mathrm{{w}}}}$ = {window}")
         smooth = torch.tensor(losses).unfold(0, 10, 1).mean(1)   # running mean over 10 steps
         ax.plot(range(10, len(losses) + 1), smooth, label=f"{label} (test acc {a:.2f})")
     ax.axhline(math.log(2), color="0.5", ls=":", lw=1, label="chance (ln 2)")
@@ -477,7 +522,8 @@ def plot_delay_curves(runs_at_delay: dict, delay: int, ax):
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.8))
 plot_delay_curves({w: runs[(20, w)] for w in (None, WINDOW, 1)}, 20, ax0)
 ax1.plot(DELAYS, [acc[(d, None)] for d in DELAYS], "o-", label="full BPTT")
-ax1.plot(DELAYS, [acc[(d, WINDOW)] for d in DELAYS], "s-", label=f"truncated, k = {WINDOW}")
+ax1.plot(DELAYS, [acc[(d, WINDOW)] for d in DELAYS], "s-",
+         label=rf"truncated, $T_{{\mathrm{{w}}}}$ = {WINDOW}")
 ax1.axvspan(WINDOW - 0.5, max(DELAYS) + 1, color="0.92", zorder=0)
 ax1.text(WINDOW + 0.3, 0.8, "cue outside the\ngradient's window", fontsize=8, color="0.35")
 ax1.set_xlim(0, max(DELAYS) + 1)
@@ -491,12 +537,12 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# With full BPTT the GRU learns to hold the bit at every delay tried. With a window of 5 steps,
-# delays 2 and 4 fit inside the window, and the truncated run *is* the full run. Far outside the
-# window (delays 16 and 20) the truncated network stays at chance, and its training loss at
-# $\ln 2$: nothing in its gradient rewards remembering. The local network ($k = 1$) fails the
-# same way. Just past the window (delays 8 and 12) the picture is mixed; the note after the
-# checks explains why.
+# With full BPTT the GRU learns to hold the bit at every delay tried. With a window of
+# $T_{\mathrm w} = 5$ steps, delays 2 and 4 fit inside the window, and the truncated run *is*
+# the full run. Far outside the window (delays 16 and 20) the truncated network stays at chance,
+# and its training loss at $\ln 2$: nothing in its gradient rewards remembering. The local
+# network ($T_{\mathrm w} = 1$) fails the same way. Just past the window (delays 8 and 12) the
+# picture is mixed; the note after the checks explains why.
 
 # %%
 assert all(acc[(d, None)] > 0.95 for d in DELAYS)                       # BPTT learns every delay
@@ -510,7 +556,7 @@ final = {w: sum(runs[(20, w)][0][-20:]) / 20 for w in (None, WINDOW, 1)}  # last
 assert final[None] < 0.1
 assert all(0.9 < final[w] / math.log(2) < 1.1 for w in (WINDOW, 1))  # stuck at chance
 print("mean training loss over the last 20 steps at delay 20:",
-      ", ".join(f"{'full' if w is None else f'k = {w}'} {v:.3f}" for w, v in final.items()))
+      ", ".join(f"{'full' if w is None else f'T_w = {w}'} {v:.3f}" for w, v in final.items()))
 
 # %% [markdown]
 # > Just past the window (delays 8 and 12) the outcome changes from seed to seed, so we print it
@@ -554,9 +600,9 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 #   activity, while the activity itself keeps running forward. There is no known circuit that
 #   alternates between the two phases at this scale.
 # - **Transposed weights (weight transport).** The error crosses each recurrent connection in
-#   the opposite direction, multiplied by $W^\top$. A synapse would need to know the strength of
+#   the opposite direction, multiplied by $W_r^\top$. A synapse would need to know the strength of
 #   another synapse pointing the other way (Grossberg 1987; Lillicrap et al. 2016 showed that
-#   random fixed feedback weights can stand in for $W^\top$ in feed-forward networks).
+#   random fixed feedback weights can stand in for transposed weights in feed-forward networks).
 # - **Non-local credit assignment and delay.** The update of a synapse at time $s$ depends on
 #   errors at all later times $t \ge s$, delivered by the sweep only after the sequence (or
 #   window) has ended. A local learning rule would use only quantities available at that
@@ -585,7 +631,7 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 # {ref}`Sources §7.3 <sources-7-3>`), and fit a generative model $\hat p$ of the **pair** $(u_{t-1}, y_t)$ at every step:
 #
 # $$
-# L(\theta) = \sum_{t=1}^{T} \ell_t\big(u_{t-1}, y_t; \theta\big), \qquad
+# \mathcal L(\theta) = \sum_{t=1}^{T} \ell_t\big(u_{t-1}, y_t; \theta\big), \qquad
 # \ell_t = -\log \hat p(u_{t-1}, y_t; \theta)
 # \ \text{ (or a bound on it)} .
 # $$
@@ -594,7 +640,7 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 # parts:
 #
 # $$
-# \frac{dL}{d\theta} = \sum_{t=1}^{T} \frac{\partial \ell_t}{\partial \theta}
+# \frac{d\mathcal L}{d\theta} = \sum_{t=1}^{T} \frac{\partial \ell_t}{\partial \theta}
 # \;+\; \sum_{t=1}^{T} \frac{\partial \ell_t}{\partial u_{t-1}} \frac{d u_{t-1}}{d \theta} .
 # $$
 #
@@ -607,17 +653,17 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 # contrastive-divergence update on the visible layer $[u_{t-1}, y_t]$; for the rVAE it is the
 # negative evidence lower bound of the pair ({ref}`Sources §5.1 <sources-5-1>`, §7.1).
 #
-# > Cutting the graph at $u_{t-1}$ is exactly what the $k = 1$ network above did, and there it
-# > failed. What differs is the objective. The RNN's loss asked only for a prediction, so
-# > without the BPTT term nothing asked the state to keep the cue. A model of the *joint*
-# > $(u_{t-1}, y_t)$ must also explain $u_{t-1}$ from its latent $x_t$ (in the rVAE, through
-# > $\hat p(\hat u_{t-1} \mid \hat x_t)$; in the rEFH, by reconstructing $u_{t-1}$ in the
-# > negative phase), so the local objective itself rewards a state that keeps what the previous
-# > state knew. That is our reading of why the poster finds that the procedure "has the same
-# > effect as including BPTT" on toy data; the poster itself calls for "a mathematical basis".
-# > The control is a model that learns "merely the forward-transition probabilities", the
-# > conditional $\hat p(y_t \mid u_{t-1})$, also without BPTT: the TRBM next to the rEFH, and the
-# > TVAE next to the rVAE ({ref}`Sources §6.3 <sources-6-3>`, §7.4).
+# > Cutting the graph at $u_{t-1}$ is exactly what the $T_{\mathrm w} = 1$ network above did,
+# > and there it failed. What differs is the objective. The RNN's loss asked only for a
+# > prediction, so without the BPTT term nothing asked the state to keep the cue. A model of the
+# > *joint* $(u_{t-1}, y_t)$ must also explain $u_{t-1}$ from its latent $x_t$ (in the rVAE,
+# > through $\hat p(\hat u_{t-1} \mid \hat x_t)$; in the rEFH, by reconstructing $u_{t-1}$ in
+# > the negative phase), so the local objective itself rewards a state that keeps what the
+# > previous state knew. That is our reading of why the poster finds that the procedure "has the
+# > same effect as including BPTT" on toy data; the poster itself calls for "a mathematical
+# > basis". The control is a model that learns "merely the forward-transition probabilities",
+# > the conditional $\hat p(y_t \mid u_{t-1})$, also without BPTT: the TRBM next to the rEFH,
+# > and the TVAE next to the rVAE ({ref}`Sources §6.3 <sources-6-3>`, §7.4).
 #
 # ### What the generative model must provide
 #
@@ -693,7 +739,30 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 
 # %%
 elapsed = time.perf_counter() - T0
-print(f"chapter executed in {elapsed:.1f} s on {torch.get_num_threads()} thread")
+print(f"the cells above ran in {elapsed:.1f} s on {torch.get_num_threads()} thread")
+
+# %% [markdown]
+# ## Summary
+#
+# - BPTT is backpropagation on the unrolled network. The gradient is a sum over all paths back
+#   in time, which one backward recursion computes: $\delta_t = \nabla_{r_t} \ell_t +
+#   J_{t+1}^\top \delta_{t+1}$. Written out for an Elman network, the recursion reproduces
+#   autograd's gradients to rounding error.
+# - Its costs follow from the recursion: the states of every step must be stored (memory linear
+#   in $T$: about 4.4 kB per step for the 32-unit network here, 680 times the local variant's at
+#   $T = 1000$), an update can only be made once the sequence has ended, and the error travels
+#   back through the transposed weights $W_r^\top$.
+# - Truncated BPTT caps the memory at one window of $T_{\mathrm w}$ steps, but no gradient
+#   asks the network to keep information for longer: with $T_{\mathrm w} = 5$ a GRU that learns
+#   to recall a cue 20 steps back with full BPTT stays at chance, and so does the local network
+#   ($T_{\mathrm w} = 1$).
+# - The stored history, the reversed sweep, the transposed weights and the delayed credit are
+#   the usual arguments that BPTT is biologically implausible.
+# - The poster's alternative fits a generative model of the pair $(u_{t-1}, y_t)$ at every step
+#   and drops the term of the gradient that runs through $u_{t-1}$, which leaves an update that
+#   is local in time. Unlike a prediction loss, the joint objective asks the current state to
+#   explain the previous one. It needs a model with latent variables that can be inferred and
+#   are smaller than the observation: a VAE or an exponential-family harmonium.
 
 # %% [markdown]
 # ## Exercises
@@ -717,10 +786,10 @@ from tlr.exercises import check
 # The table above suggests that BPTT stores activations in proportion to $T$, and that
 # truncation makes the storage independent of $T$. Make this a number. Write
 # `memory_exponent(window, T_values)` that measures `peak_saved_bytes` (defined above) on one
-# random batch of each length in `T_values` and returns the slope $a$ of the least-squares line
-# through the points $(\log T, \log \text{bytes})$, so that the bytes grow like $T^a$.
-# You should find $a \approx 1$ for BPTT (`window=None`) and $a \approx 0$ for truncated BPTT
-# with a window of 10 steps.
+# random batch of each length in `T_values` and returns the slope of the least-squares line
+# through the points $(\log T, \log \text{bytes})$, so that the bytes grow like
+# $T^{\text{slope}}$. You should find a slope near 1 for BPTT (`window=None`) and near 0 for
+# truncated BPTT with a window of $T_{\mathrm w} = 10$ steps.
 # ```
 
 # %% [markdown]
@@ -730,14 +799,14 @@ from tlr.exercises import check
 
 # %% tags=["solution"]
 def memory_exponent(window, T_values=(20, 40, 80, 160), seed=SEED):
-    """Slope a of log(peak bytes saved for backward) against log T: bytes ∝ T**a."""
+    """The slope of log(peak bytes saved for backward) against log T: bytes ∝ T**slope."""
     # BEGIN SOLUTION
     g = make_generator(seed, "book/why_not_bptt/exercise-memory")
     log_T, log_bytes = [], []
     for T in T_values:
-        y, z = torch.randn(T, BATCH, N_IN, generator=g), torch.randn(T, BATCH, generator=g)
+        y, target = torch.randn(T, BATCH, N_IN, generator=g), torch.randn(T, BATCH, generator=g)
         log_T.append(math.log(T))
-        log_bytes.append(math.log(peak_saved_bytes(y, z, window)))
+        log_bytes.append(math.log(peak_saved_bytes(y, target, window)))
     x, v = torch.tensor(log_T), torch.tensor(log_bytes)
     x = x - x.mean()
     return float((x * (v - v.mean())).sum() / (x * x).sum())
@@ -778,15 +847,17 @@ def _():
 #
 # **★★ · 25 min · auto-graded**
 #
-# The recursion written out by hand earlier gave $dL/dW_{hh}$ and $dL/dh_0$. Extend it to the
-# whole `nn.RNN`: write `bptt_gradients(rnn, C, y, z, h0)` that returns a dict with the
-# gradients of $L = \tfrac12 \sum_t \lVert C h_t - z_t \rVert^2$ with respect to
-# `weight_hh_l0`, `weight_ih_l0`, `bias_ih_l0`, `bias_hh_l0` and the initial state `h0`, using
+# The page's `bptt_adjoint` gave $d\mathcal L/dW_r$ and $d\mathcal L/dr_0$. Extend it to the
+# whole `nn.RNN`: write `bptt_gradients(rnn, W_out, y, target, r0)` that returns a dict with the
+# gradients of $\mathcal L = \tfrac12 \sum_t \lVert W_{\text{out}} r_t - o_t^\ast \rVert^2$
+# (`target` holds the $o_t^\ast$) with respect to `weight_hh_l0` ($W_r$), `weight_ih_l0`
+# ($W_{\text{in}}$), `bias_ih_l0`, `bias_hh_l0` and the initial state `r0` (key `"r0"`), using
 # the forward pass and the adjoint recursion only, no autograd. The check compares your
 # gradients with autograd's on a network of another size.
 #
-# Hint: step $t$ uses $W_{ih}$ on $y_t$ the way it uses $W_{hh}$ on $h_{t-1}$, so
-# $dL/dW_{ih} = \sum_t g_t\, y_t^\top$; each bias receives $\sum_t g_t$, summed over the batch.
+# Hint: step $t$ uses $W_{\text{in}}$ on $y_t$ the way it uses $W_r$ on $r_{t-1}$, so
+# $d\mathcal L/dW_{\text{in}} = \sum_t \big[(1 - r_t^2) \odot \delta_t\big]\, y_t^\top$; each
+# bias receives $\sum_t (1 - r_t^2) \odot \delta_t$, summed over the batch.
 # ```
 
 # %% [markdown]
@@ -795,29 +866,29 @@ def _():
 # ```
 
 # %% tags=["solution"]
-def bptt_gradients(rnn, C, y, z, h0):
-    """dL/d(parameters) and dL/dh0 of L = ½ Σ_t ||C h_t - z_t||² for a one-layer tanh nn.RNN.
+def bptt_gradients(rnn, W_out, y, target, r0):
+    """dL/d(parameters) and dL/dr0 of L = ½ Σ_t ||W_out r_t - o*_t||² for a one-layer tanh nn.RNN.
 
-    y: (T, B, n_in), z: (T, B, n_out), h0: (B, n_h). Adjoint recursion only (no autograd).
+    y: (T, B, n_in), target: (T, B, n_out), r0: (B, n_r). Adjoint recursion only (no autograd).
     """
-    W, U = rnn.weight_hh_l0.detach(), rnn.weight_ih_l0.detach()
-    b = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach()
+    W_r, W_in = rnn.weight_hh_l0.detach(), rnn.weight_ih_l0.detach()
+    b_r = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach()
     # BEGIN SOLUTION
-    h = [h0.detach()]
+    r = [r0.detach()]
     for y_t in y:                                            # forward pass, every state stored
-        h.append(torch.tanh(y_t @ U.T + h[-1] @ W.T + b))
-    grads = {"weight_hh_l0": torch.zeros_like(W), "weight_ih_l0": torch.zeros_like(U),
-             "bias_ih_l0": torch.zeros_like(b)}
-    delta = torch.zeros_like(h[0])
+        r.append(torch.tanh(y_t @ W_in.T + r[-1] @ W_r.T + b_r))
+    grads = {"weight_hh_l0": torch.zeros_like(W_r), "weight_ih_l0": torch.zeros_like(W_in),
+             "bias_ih_l0": torch.zeros_like(b_r)}
+    delta = torch.zeros_like(r[0])
     for t in range(len(y), 0, -1):                           # backward sweep, t = T .. 1
-        delta = delta + (h[t] @ C.T - z[t - 1]) @ C
-        g_t = (1 - h[t] ** 2) * delta
-        grads["weight_hh_l0"] += g_t.T @ h[t - 1]
-        grads["weight_ih_l0"] += g_t.T @ y[t - 1]
-        grads["bias_ih_l0"] += g_t.sum(0)
-        delta = g_t @ W
+        delta = delta + (r[t] @ W_out.T - target[t - 1]) @ W_out
+        pre = (1 - r[t] ** 2) * delta                        # at the pre-activation of r_t
+        grads["weight_hh_l0"] += pre.T @ r[t - 1]
+        grads["weight_ih_l0"] += pre.T @ y[t - 1]
+        grads["bias_ih_l0"] += pre.sum(0)
+        delta = pre @ W_r
     grads["bias_hh_l0"] = grads["bias_ih_l0"].clone()        # both biases enter the same sum
-    grads["h0"] = delta
+    grads["r0"] = delta
     return grads
     # END SOLUTION
 
@@ -834,14 +905,14 @@ def _autograd_reference(n_in, n_h, T, B, seed):
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(0.5 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-    C_x = 0.5 * torch.randn(2, n_h, generator=g, dtype=torch.float64)
+    W_out_x = 0.5 * torch.randn(2, n_h, generator=g, dtype=torch.float64)
     y_x = torch.randn(T, B, n_in, generator=g, dtype=torch.float64)
-    z_x = torch.randn(T, B, 2, generator=g, dtype=torch.float64)
-    h0_x = (0.3 * torch.randn(B, n_h, generator=g, dtype=torch.float64)).requires_grad_()
-    out, _ = net(y_x, h0_x[None])
-    (0.5 * ((out @ C_x.T - z_x) ** 2).sum()).backward()
-    expected = {name: p.grad for name, p in net.named_parameters()} | {"h0": h0_x.grad}
-    return (net, C_x, y_x, z_x, h0_x.detach()), expected
+    target_x = torch.randn(T, B, 2, generator=g, dtype=torch.float64)
+    r0_x = (0.3 * torch.randn(B, n_h, generator=g, dtype=torch.float64)).requires_grad_()
+    out, _ = net(y_x, r0_x[None])
+    (0.5 * ((out @ W_out_x.T - target_x) ** 2).sum()).backward()
+    expected = {name: p.grad for name, p in net.named_parameters()} | {"r0": r0_x.grad}
+    return (net, W_out_x, y_x, target_x, r0_x.detach()), expected
 
 
 def _compare(mine, expected):
@@ -876,23 +947,24 @@ def _():
 #
 # **★★ · 20 min · auto-graded**
 #
-# Take the smallest recurrent model, a scalar linear one with $h_0 = 0$ and a loss at the last
+# Take the smallest recurrent model, a scalar linear one with $r_0 = 0$ and a loss at the last
 # step only:
 #
 # $$
-# h_t = w\, h_{t-1} + u\, x_t, \qquad L = \tfrac12 (h_T - c)^2 .
+# r_t = w_r\, r_{t-1} + w_{\text{in}}\, y_t, \qquad \mathcal L = \tfrac12 (r_T - o^\ast)^2 .
 # $$
 #
-# Unrolling gives $h_T = \sum_{s=1}^{T} w^{T-s} u\, x_s$. Derive $dL/du$ and $dL/dw$ as sums over
-# the steps $s$, and write `truncated_grads(w, u, x, c, k)` that returns the pair
-# `(dL_dw, dL_du)` as floats when the gradient is followed back only `k` steps (the state
-# $h_{T-k}$ is treated as a constant; `k=None` is full BPTT) for a 1-D tensor `x` of length $T$.
-# Use your formula, not autograd; the check compares it with autograd on the chapter's
-# detach-the-state recipe.
+# Unrolling gives $r_T = \sum_{s=1}^{T} w_r^{T-s} w_{\text{in}}\, y_s$. Derive
+# $d\mathcal L/dw_{\text{in}}$ and $d\mathcal L/dw_r$ as sums over the steps $s$, and write
+# `truncated_grads(w_r, w_in, y, target, window)` that returns the pair `(dL_dw_r, dL_dw_in)` as
+# floats when the gradient is followed back only $T_{\mathrm w}$ = `window` steps (the state
+# $r_{T-T_{\mathrm w}}$ is treated as a constant; `window=None` is full BPTT) for a 1-D tensor
+# `y` of length $T$ and a number `target` $= o^\ast$. Use your formula, not autograd; the check
+# compares it with autograd on the chapter's detach-the-state recipe.
 #
-# Then look at the cue task: $x_1 = 1$ and $x_s = 0$ afterwards. What is the truncated $dL/du$
-# for any $k < T$, and what does that mean for learning to *store* the cue? Is the truncated
-# $dL/dw$ zero too?
+# Then look at the cue task: $y_1 = 1$ and $y_s = 0$ afterwards. What is the truncated
+# $d\mathcal L/dw_{\text{in}}$ for any $T_{\mathrm w} < T$, and what does that mean for learning
+# to *store* the cue? Is the truncated $d\mathcal L/dw_r$ zero too?
 # ```
 
 # %% [markdown]
@@ -901,19 +973,20 @@ def _():
 # ```
 
 # %% tags=["solution"]
-def truncated_grads(w, u, x, c, k=None):
-    """(dL/dw, dL/du) for h_t = w h_{t-1} + u x_t, L = ½ (h_T - c)², back `k` steps."""
+def truncated_grads(w_r, w_in, y, target, window=None):
+    """(dL/dw_r, dL/dw_in) for r_t = w_r r_{t-1} + w_in y_t, L = ½ (r_T - o*)², back `window`
+    steps."""
     # BEGIN SOLUTION
-    T = len(x)
-    k = T if k is None else min(k, T)
-    h = [0.0]
+    T = len(y)
+    T_w = T if window is None else min(window, T)
+    r = [0.0]
     for t in range(T):
-        h.append(w * h[-1] + u * float(x[t]))
-    err = h[T] - c
-    steps = range(T - k + 1, T + 1)                 # the steps s the gradient still reaches
-    dL_dw = err * sum(w ** (T - s) * h[s - 1] for s in steps)
-    dL_du = err * sum(w ** (T - s) * float(x[s - 1]) for s in steps)
-    return dL_dw, dL_du
+        r.append(w_r * r[-1] + w_in * float(y[t]))
+    err = r[T] - target
+    steps = range(T - T_w + 1, T + 1)               # the steps s the gradient still reaches
+    dL_dw_r = err * sum(w_r ** (T - s) * r[s - 1] for s in steps)
+    dL_dw_in = err * sum(w_r ** (T - s) * float(y[s - 1]) for s in steps)
+    return dL_dw_r, dL_dw_in
     # END SOLUTION
 
 
@@ -921,41 +994,42 @@ def truncated_grads(w, u, x, c, k=None):
 # The full gradients are sums over every step $s$ at which the parameter was used,
 #
 # $$
-# \frac{dL}{du} = (h_T - c) \sum_{s=1}^{T} w^{T-s} x_s, \qquad
-# \frac{dL}{dw} = (h_T - c) \sum_{s=1}^{T} w^{T-s} h_{s-1},
+# \frac{d\mathcal L}{dw_{\text{in}}} = (r_T - o^\ast) \sum_{s=1}^{T} w_r^{T-s} y_s, \qquad
+# \frac{d\mathcal L}{dw_r} = (r_T - o^\ast) \sum_{s=1}^{T} w_r^{T-s} r_{s-1},
 # $$
 #
-# and truncation keeps only the terms with $s > T - k$. With the cue at $s = 1$ only, every
-# term of the truncated $dL/du$ has $x_s = 0$: it is exactly zero for every $k < T$. Nothing in
-# the gradient asks $u$ to *write* the cue into the state. The truncated $dL/dw$ is not zero,
-# since $h_{s-1} = w^{s-2} u$ still carries the cue inside the window: if the cue happens to
+# and truncation keeps only the terms with $s > T - T_{\mathrm w}$. With the cue at $s = 1$
+# only, every term of the truncated $d\mathcal L/dw_{\text{in}}$ has $y_s = 0$: it is exactly
+# zero for every $T_{\mathrm w} < T$. Nothing in the gradient asks $w_{\text{in}}$ to *write*
+# the cue into the state. The truncated $d\mathcal L/dw_r$ is not zero, since
+# $r_{s-1} = w_r^{s-2} w_{\text{in}}$ still carries the cue inside the window: if the cue happens to
 # be stored already, the gradient can adjust how strongly it is kept. That is the "mixed picture
 # just past the window" of the delay experiment above.
 
 # %%
 cue = torch.zeros(10)
 cue[0] = 1.0
-for k in (None, 9, 4, 1):
-    dw, du = truncated_grads(0.9, 0.5, cue, c=1.0, k=k)
-    print(f"k = {k}: dL/dw = {dw:+.4f}, dL/du = {du + 0.0:+.4f}")  # + 0.0: no "-0.0000"
+for window in (None, 9, 4, 1):
+    dw_r, dw_in = truncated_grads(0.9, 0.5, cue, target=1.0, window=window)
+    print(f"T_w = {window}: dL/dw_r = {dw_r:+.4f}, dL/dw_in = {dw_in + 0.0:+.4f}")  # no "-0.0000"
 
 # %% [markdown]
 # ```{solution-end}
 # ```
 
 # %% tags=["check"]
-def _autograd_truncated(w, u, x, c, k=None):
-    """The chapter's recipe: the state is detached `k` steps before the loss."""
-    w_t = torch.tensor(w, dtype=torch.float64, requires_grad=True)
-    u_t = torch.tensor(u, dtype=torch.float64, requires_grad=True)
-    T = len(x)
-    h = torch.zeros((), dtype=torch.float64)
+def _autograd_truncated(w_r, w_in, y, target, window=None):
+    """The chapter's recipe: the state is detached `window` steps before the loss."""
+    w_r_ = torch.tensor(w_r, dtype=torch.float64, requires_grad=True)
+    w_in_ = torch.tensor(w_in, dtype=torch.float64, requires_grad=True)
+    T = len(y)
+    r = torch.zeros((), dtype=torch.float64)
     for t in range(T):
-        if k is not None and t == T - k:
-            h = h.detach()                                   # cut the graph here
-        h = w_t * h + u_t * float(x[t])
-    (0.5 * (h - c) ** 2).backward()
-    return w_t.grad.item(), u_t.grad.item()
+        if window is not None and t == T - window:
+            r = r.detach()                                   # cut the graph here
+        r = w_r_ * r + w_in_ * float(y[t])
+    (0.5 * (r - target) ** 2).backward()
+    return w_r_.grad.item(), w_in_.grad.item()
 
 
 @check("why-bptt-truncation")
@@ -964,20 +1038,20 @@ def _():
     for k in (None, 12, 5, 1):
         mine, ref = truncated_grads(0.9, 0.5, x, 1.0, k), _autograd_truncated(0.9, 0.5, x, 1.0, k)
         assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(mine, ref)), (
-            f"k = {k}: got (dL/dw, dL/du) = {mine}, expected {ref}")
+            f"T_w = {k}: got (dL/dw_r, dL/dw_in) = {mine}, expected {ref}")
     cue = torch.zeros(10)
     cue[0] = 1.0
-    assert truncated_grads(0.9, 0.5, cue, 1.0, 4)[1] == 0, "cue task, k < T: dL/du must be 0"
+    assert truncated_grads(0.9, 0.5, cue, 1.0, 4)[1] == 0, "cue task, T_w < T: dL/dw_in must be 0"
 
 
 # %% tags=["hidden-check", "remove-cell"]
 @check("why-bptt-truncation", hidden=True)
 def _():
     x = torch.randn(7, generator=make_generator(5, "book/why_not_bptt/exercise-truncation"))
-    for w, k in ((-0.7, 3), (1.1, 7), (0.5, 20)):                # k > T: the full gradient
+    for w, k in ((-0.7, 3), (1.1, 7), (0.5, 20)):                # T_w > T: the full gradient
         mine, ref = truncated_grads(w, 0.8, x, -0.5, k), _autograd_truncated(w, 0.8, x, -0.5, k)
         assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(mine, ref)), (
-            f"w = {w}, k = {k}: got {mine}, expected {ref}")
+            f"w_r = {w}, T_w = {k}: got {mine}, expected {ref}")
     assert all(isinstance(v, float) for v in truncated_grads(0.9, 0.5, x, 1.0, 2)), "floats"
 
 
@@ -988,22 +1062,24 @@ def _():
 #
 # **★★★ · 2–4 h · open research question, not auto-graded**
 #
-# The local network ($k = 1$) failed the delay task because nothing in its loss rewarded
+# The local network ($T_{\mathrm w} = 1$) failed the delay task because nothing in its loss rewarded
 # keeping the cue. The poster's remedy is to model the *joint* of $(u_{t-1}, y_t)$, so that the
 # current state must also explain the previous one. Test a toy version of that idea on the delay
-# task: detach the state at every step, as the $k = 1$ network does, and add to its loss a term
-# that asks a linear decoder $D$ to reconstruct the (detached) previous state from the current
-# one, $\lambda \cdot \frac{1}{T} \sum_t \lVert D h_t - h_{t-1} \rVert^2$.
+# task: detach the state at every step, as the $T_{\mathrm w} = 1$ network does, and add to its
+# loss a term that asks a linear decoder $W_{\text{dec}}$ to reconstruct the (detached) previous
+# state from the current one,
+# $\beta_{\text{rec}} \cdot \frac{1}{T} \sum_t \lVert W_{\text{dec}} r_t - r_{t-1} \rVert^2$.
 #
-# Does the network now learn a delay of 20 steps? How does the answer depend on $\lambda$, the
-# number of training steps, the delay and the seed? The open question behind it: when can a
-# local reconstruction term stand in for BPTT, and what does it cost? (The state now also has
-# to encode the noise channels it would otherwise be free to forget.)
+# Does the network now learn a delay of 20 steps? How does the answer depend on
+# $\beta_{\text{rec}}$, the number of training steps, the delay and the seed? The open question
+# behind it: when can a local reconstruction term stand in for BPTT, and what does it cost? (The
+# state now also has to encode the noise channels it would otherwise be free to forget.)
 #
 # Expected outcome, as a starting point and not as a result: in our runs with a `GRUCell` of 32
-# units and the chapter's data and seeds, $\lambda = 3$ or $10$ and 600 Adam steps learned the
-# delay of 20 (test accuracy 1.0 for seed 0), $\lambda = 0$ stayed at chance (0.49), and
-# $\lambda = 30$ did not learn (0.53). With the chapter's 200 steps no $\lambda$ learned delay
+# units and the chapter's data and seeds, $\beta_{\text{rec}} = 3$ or $10$ and 600 Adam steps
+# learned the delay of 20 (test accuracy 1.0 for seed 0), $\beta_{\text{rec}} = 0$ stayed at
+# chance (0.49), and $\beta_{\text{rec}} = 30$ did not learn (0.53). With the chapter's 200 steps
+# no $\beta_{\text{rec}}$ learned delay
 # 20, and at delays 8 and 12 the term helped on some seeds only.
 # ```
 #
@@ -1019,32 +1095,33 @@ def _():
 #         super().__init__()
 #         self.cell = nn.GRUCell(1 + N_NOISE, N_H_GRU)
 #         self.readout = nn.Linear(N_H_GRU, 1)
-#         self.decoder = nn.Linear(N_H_GRU, N_H_GRU)      # D: h_t -> h_{t-1}
+#         self.decoder = nn.Linear(N_H_GRU, N_H_GRU)      # W_dec: r_t -> r_{t-1}
 #
-# def train_joint(delay, lam, n_steps=600, seed=SEED):
+# def train_joint(delay, beta_rec, n_steps=600, seed=SEED):
 #     torch.manual_seed(seed)
 #     net = JointNet()
 #     opt = torch.optim.Adam(net.parameters(), lr=LR)
 #     g_train = make_generator(seed, f"book/why_not_bptt/delay-{delay}/train")
 #     for _ in range(n_steps):
 #         y, cue = delay_batch(delay, B_DELAY, g_train)
-#         h, recon = torch.zeros(B_DELAY, N_H_GRU), 0.0
+#         r, recon = torch.zeros(B_DELAY, N_H_GRU), 0.0
 #         for t in range(delay + 1):
-#             h_prev = h.detach()                            # k = 1: no gradient into the past
-#             h = net.cell(y[t], h_prev)
+#             r_prev = r.detach()                            # T_w = 1: no gradient into the past
+#             r = net.cell(y[t], r_prev)
 #             if t > 0:
-#                 recon = recon + ((net.decoder(h) - h_prev) ** 2).mean()
-#         loss = F.binary_cross_entropy_with_logits(net.readout(h).squeeze(-1), cue)
-#         loss = loss + lam * recon / delay
+#                 recon = recon + ((net.decoder(r) - r_prev) ** 2).mean()
+#         loss = F.binary_cross_entropy_with_logits(net.readout(r).squeeze(-1), cue)
+#         loss = loss + beta_rec * recon / delay
 #         opt.zero_grad()
 #         loss.backward()
 #         opt.step()
 #     ...  # test accuracy on 2000 fresh sequences, as in train_delay
 # ```
 #
-# Things worth measuring: accuracy against $\lambda$ on a log grid and against training steps;
-# several seeds (the outcome varies); how much of the cue a linear probe can read from $h_t$ at
-# each step before and after training; and whether reconstructing only part of $h_{t-1}$ (a
+# Things worth measuring: accuracy against $\beta_{\text{rec}}$ on a log grid and against
+# training steps; several seeds (the outcome varies); how much of the cue a linear probe can read
+# from $r_t$ at each step before and after training; and whether reconstructing only part of
+# $r_{t-1}$ (a
 # decoder into a few dimensions) works as well, which is closer to the poster's compression
 # requirement.
 # ````
