@@ -47,7 +47,9 @@ def format_table(results: dict[str, dict]) -> str:
 def _override(obj, key: str, raw: str):
     """``dataclasses.replace`` one (possibly dotted) field of ``obj``, parsing ``raw`` by type."""
     head, _, rest = key.partition(".")
-    fields = {f.name for f in dataclasses.fields(obj) if f.name != "name" or rest}
+    # a preset's own "name" is its identity; a nested config's "name" (e.g. optim.name) is not
+    top = hasattr(obj, "harmonium") or hasattr(obj, "refh") or hasattr(obj, "vae")
+    fields = {f.name for f in dataclasses.fields(obj) if f.name != "name" or rest or not top}
     if head not in fields:
         raise ValueError(f"bad --set key {key!r}; valid keys here: {', '.join(sorted(fields))}")
     current = getattr(obj, head)
@@ -70,7 +72,9 @@ def _override(obj, key: str, raw: str):
             raise ValueError(msg) from None
     elif isinstance(current, tuple):
         try:
-            value = tuple(type(c)(x) for c, x in zip(current, raw.split(","), strict=True))
+            value = tuple((float if isinstance(c, (int, float)) and not isinstance(c, bool)
+                           and "." in x else type(c))(x)
+                          for c, x in zip(current, raw.split(","), strict=True))
         except ValueError:
             msg = f"--set {key} expects {len(current)} comma-separated values, got {raw!r}"
             raise ValueError(msg) from None
