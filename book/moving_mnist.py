@@ -48,7 +48,6 @@ if "google.colab" in sys.modules:
 # Everything below comes from the `tlr` library; the chapter only calls it and checks it.
 
 # %%
-import json
 import math
 import tempfile
 import time
@@ -57,13 +56,13 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, Markdown, display
 
+import tlr.results
 from tlr.experiments.common import apply_overrides, checkpoint_path
 from tlr.models import load_model
 from tlr.data.moving_mnist import MovingMNISTConfig, order0_mse, simulate_moving_mnist
 from tlr.evaluation.prediction import one_step_mse, one_step_predictions, rollout
 from tlr.evaluation.video import rollout_metrics
 from tlr.experiments.mnist import PRESETS, build_model, make_data, run
-from tlr.provenance import find_results
 from tlr.rng import make_generator
 from tlr.viz import animate_frames, side_by_side
 
@@ -437,26 +436,24 @@ display(Markdown(f"{mse['TVAE']:.4f} per pixel against the rVAE's {mse['rVAE']:.
 # ```
 
 # %%
-SAVED = find_results("results/mnist")  # None outside a clone (e.g. on Colab)
-saved_path = SAVED / "quick_seed0.json" if SAVED else None
-if saved_path is not None and saved_path.exists():
-    res = json.loads(saved_path.read_text())
-    rows = ["| model | one-step MSE (saved run) | motion ratio | velocity R² | train s |",
-            "|---|---:|---:|---:|---:|"]
-    for name, r in res["results"].items():
-        d = res["details"].get(name, {})
-        motion, vel = d.get("rollout", {}).get("motion_ratio"), d.get("probes", {}).get(
-            "velocity_r2")
-        rows.append(f"| {name} | {r['mse']:.4f} | {'—' if motion is None else f'{motion:.3f}'} | "
-                    f"{'—' if vel is None else f'{vel:.2f}'} | {r['train_s']:.0f} |")
-    display(Markdown(f"`{saved_path.name}` (git {res['provenance']['git'][:12]})\n\n"
-                     + "\n".join(rows)))
-    for name in ("rVAE", "TVAE"):  # the saved run is the live run, for the models both have
-        assert abs(res["results"][name]["mse"] - results[name]["mse"]) < 1e-6
-    bptt = res["results"]["rVAE-BPTT"]["mse"]
-    assert bptt < res["results"]["ORDER 0"]["mse"]
-    vel = {n: res["details"][n]["probes"]["velocity_r2"] for n in ("rVAE", "TVAE", "rVAE-BPTT")}
-    assert vel["rVAE-BPTT"] < 0.5 * vel["TVAE"] and vel["rVAE"] < 0.5 * vel["TVAE"]
+QUICK = "mnist/quick_seed0"
+res = tlr.results.load(QUICK)
+rows = ["| model | one-step MSE (saved run) | motion ratio | velocity R² | train s |",
+        "|---|---:|---:|---:|---:|"]
+for name, r in res["results"].items():
+    d = res["details"].get(name, {})
+    motion, vel = d.get("rollout", {}).get("motion_ratio"), d.get("probes", {}).get(
+        "velocity_r2")
+    rows.append(f"| {name} | {r['mse']:.4f} | {'—' if motion is None else f'{motion:.3f}'} | "
+                f"{'—' if vel is None else f'{vel:.2f}'} | {r['train_s']:.0f} |")
+display(Markdown(f"`{QUICK}` (git {res['provenance']['git'][:12]})\n\n"
+                 + "\n".join(rows)))
+for name in ("rVAE", "TVAE"):  # the saved run is the live run, for the models both have
+    assert abs(res["results"][name]["mse"] - results[name]["mse"]) < 1e-6
+bptt = res["results"]["rVAE-BPTT"]["mse"]
+assert bptt < res["results"]["ORDER 0"]["mse"]
+vel = {n: res["details"][n]["probes"]["velocity_r2"] for n in ("rVAE", "TVAE", "rVAE-BPTT")}
+assert vel["rVAE-BPTT"] < 0.5 * vel["TVAE"] and vel["rVAE"] < 0.5 * vel["TVAE"]
 
 # %% [markdown]
 # Backpropagating through time does not, at this size, make the rVAE learn the motion: the
@@ -484,25 +481,24 @@ paper = PRESETS["paper"]
 assert paper.data == MovingMNISTConfig() and paper.vae.batch == 80 and paper.vae.n_latent == 128
 assert paper.vae.optim.lr == 1e-4 and paper.vae.n_train == 10000
 assert paper.vae.n_epochs * paper.vae.n_train // paper.vae.batch == 30000
-cpu_path = SAVED / "paper_cpu_seed0.json" if SAVED else None
-cpu = json.loads(cpu_path.read_text()) if cpu_path is not None and cpu_path.exists() else None
-if cpu is not None:
-    d0, dv = cpu["details"]["ORDER 0"], cpu["details"]["rVAE"]
-    rows = ["| | one-step MSE per pixel |", "|---|---:|",
-            f"| ORDER 0 (copy the last frame) | {cpu['results']['ORDER 0']['mse']:.4f} |",
-            f"| mean frame | {d0['mse_mean_frame']:.4f} |",
-            f"| ring copy (no velocity) | {d0['mse_ring_copy']:.4f} |",
-            f"| rVAE, {dv['updates']} updates | {cpu['results']['rVAE']['mse']:.4f} |"]
-    display(Markdown(f"`{cpu_path.name}` (git {cpu['provenance']['git'][:12]}, "
-                     f"{cpu['provenance']['device']}; rVAE trained for "
-                     f"{cpu['results']['rVAE']['train_s'] / 60:.0f} min)\n\n" + "\n".join(rows)))
-    ro = dv["rollout"]
-    print(f"rollouts: motion ratio {ro['motion_ratio']:.3f}, mass ratio {ro['mass_ratio']:.2f}; "
-          f"validation ELBO per frame by epoch: "
-          + ", ".join(f"{e}: {v:.0f}" for e, v in zip(dv["curve"]["epochs"],
-                                                      dv["curve"]["val_elbo_per_frame"],
-                                                      strict=True)))
-    assert dv["updates"] == 100 and cpu["overrides"]["vae.n_train"] == "800"
+CPU_RUN = "mnist/paper_cpu_seed0"
+cpu = tlr.results.load(CPU_RUN)
+d0, dv = cpu["details"]["ORDER 0"], cpu["details"]["rVAE"]
+rows = ["| | one-step MSE per pixel |", "|---|---:|",
+        f"| ORDER 0 (copy the last frame) | {cpu['results']['ORDER 0']['mse']:.4f} |",
+        f"| mean frame | {d0['mse_mean_frame']:.4f} |",
+        f"| ring copy (no velocity) | {d0['mse_ring_copy']:.4f} |",
+        f"| rVAE, {dv['updates']} updates | {cpu['results']['rVAE']['mse']:.4f} |"]
+display(Markdown(f"`{CPU_RUN}` (git {cpu['provenance']['git'][:12]}, "
+                 f"{cpu['provenance']['device']}; rVAE trained for "
+                 f"{cpu['results']['rVAE']['train_s'] / 60:.0f} min)\n\n" + "\n".join(rows)))
+ro = dv["rollout"]
+print(f"rollouts: motion ratio {ro['motion_ratio']:.3f}, mass ratio {ro['mass_ratio']:.2f}; "
+      f"validation ELBO per frame by epoch: "
+      + ", ".join(f"{e}: {v:.0f}" for e, v in zip(dv["curve"]["epochs"],
+                                                  dv["curve"]["val_elbo_per_frame"],
+                                                  strict=True)))
+assert dv["updates"] == 100 and cpu["overrides"]["vae.n_train"] == "800"
 
 # %% [markdown]
 # The run records the generated frames of its first test sequence (`rollout_example`), so the
@@ -510,19 +506,18 @@ if cpu is not None:
 # preset, the seed and the run's recorded overrides (`tlr.experiments.common.apply_overrides`):
 
 # %%
-if cpu is not None:
-    cpu_preset = apply_overrides(PRESETS[cpu["preset"]], cpu["overrides"])
-    truth = make_data(cpu_preset, cpu["seed"]).test[:, 0]
-    gen64 = torch.tensor(cpu["details"]["rVAE"]["rollout_example"]) / 255.0
-    side64, c64 = cpu_preset.data.image_size, cpu_preset.n_context
-    fig, axes = plt.subplots(2, gen64.shape[0], figsize=(gen64.shape[0] * 0.9, 2.1))
-    strip(truth[c64:].reshape(-1, side64, side64), "64 x 64, true frames 11-20", axes[0])
-    strip(gen64.reshape(-1, side64, side64), "rVAE (100 updates), generated", axes[1])
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9, wspace=0.05, hspace=0.3)
-    mean_frame = cpu["details"]["ORDER 0"]["mse_mean_frame"]
-    print(f"rVAE reconstruction of y_t from its own posterior: {dv['mse_reconstruction']:.4f} "
-          f"per pixel (mean frame {mean_frame:.4f})")
-    assert dv["mse_reconstruction"] > 0.95 * mean_frame and ro["mass_ratio"] > 1.5
+cpu_preset = apply_overrides(PRESETS[cpu["preset"]], cpu["overrides"])
+truth = make_data(cpu_preset, cpu["seed"]).test[:, 0]
+gen64 = torch.tensor(cpu["details"]["rVAE"]["rollout_example"]) / 255.0
+side64, c64 = cpu_preset.data.image_size, cpu_preset.n_context
+fig, axes = plt.subplots(2, gen64.shape[0], figsize=(gen64.shape[0] * 0.9, 2.1))
+strip(truth[c64:].reshape(-1, side64, side64), "64 x 64, true frames 11-20", axes[0])
+strip(gen64.reshape(-1, side64, side64), "rVAE (100 updates), generated", axes[1])
+fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9, wspace=0.05, hspace=0.3)
+mean_frame = cpu["details"]["ORDER 0"]["mse_mean_frame"]
+print(f"rVAE reconstruction of y_t from its own posterior: {dv['mse_reconstruction']:.4f} "
+      f"per pixel (mean frame {mean_frame:.4f})")
+assert dv["mse_reconstruction"] > 0.95 * mean_frame and ro["mass_ratio"] > 1.5
 
 # %% [markdown]
 # After 100 updates the rVAE has learned the average frame, not the digits: it reconstructs

@@ -51,7 +51,6 @@ if "google.colab" in sys.modules:
 # saved result files (with the command that regenerates them).
 
 # %%
-import json
 import math
 import tempfile
 
@@ -59,12 +58,12 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
+import tlr.results
 from tlr.evaluation import torus_mse, wrap_error
 from tlr.evaluation.order import gap_slope, lag_steps, velocity_r2, withhold
 from tlr.evaluation.readout import com_readout, fit_circular_readout, fit_linear_readout
 from tlr.experiments.ppc import PRESETS, REFH_PAPER, run, test_data, train_data, val_data
 from tlr.filters import fit_kf, kf_states, kf_true, order0, run_kf
-from tlr.provenance import find_results
 from tlr.rng import make_generator
 from tlr.experiments.common import checkpoint_path
 from tlr.models import load_model
@@ -148,6 +147,7 @@ assert all(mse[name] > mse["ORDER 0"] for name in ("TRBM", "RTRBM"))  # undertra
 # from the table:
 
 # %%
+r = preset.refh  # the rEFH's training settings, used below
 ckpt = checkpoint_path(ckpt_dir.name, "ppc", preset, SEED, "rEFH")
 refh = load_model(ckpt)  # the checkpoint records the model's name and config
 epochs_done, hist = load_checkpoint(ckpt, refh)  # and the training history
@@ -193,15 +193,17 @@ val_mse = {
 }
 
 
-RESULTS = find_results("results/ppc")  # None outside a clone (e.g. on Colab)
-paper_runs = ([json.loads(p.read_text()) for p in sorted(RESULTS.glob("paper_seed*.json"))]
-              if RESULTS else [])
+# The paper-preset runs of the Kalman filters and the rEFH (ppc/paper_seedS) and of the TRBM
+# and RTRBM (ppc/paper_seedS_sequence). The VAE runs (ppc/paper_seedS_vae) belong to the rVAE
+# chapter; they repeat KF-1, which would count each seed twice.
+paper_runs = [tlr.results.load(n) for n in tlr.results.available("ppc/paper_seed*")
+              if not n.endswith("_vae")]
 curves = {"rEFH, quick (Adam), seed 0": (hist.epochs, hist.metric)}
 for pr in paper_runs:
     if "rEFH" in pr["details"]:
         d = pr["details"]["rEFH"]
         curves[f"rEFH, paper (momentum), seed {pr['seed']}"] = (d["epochs"], d["curve"])
-print("saved paper-scale runs:", len(paper_runs) if RESULTS else "none found (not a clone)")
+print("saved paper-scale runs:", len(paper_runs))
 plot_mse_curves(curves, {f"{k} (seed 0)": v for k, v in val_mse.items()},
                 xlabel="epoch (40 × 1000 online updates each)",
                 title="rEFH validation MSE during training");
@@ -466,41 +468,36 @@ def paper_table(runs: list[dict], poster: dict[str, float | None]) -> tuple[str,
     return "MSE in units of $10^{-4}$ rad²\n\n" + "\n".join(lines), by_model
 
 
-if paper_runs:
-    table, paper_mse = paper_table(paper_runs, POSTER)
-    display(Markdown(table))
-    prov = ["| seed | git commit | torch | device | started (UTC) | wall s |",
-            "|---:|---|---|---|---|---:|"]
-    for pr in paper_runs:
-        p = pr["provenance"]
-        prov.append(f"| {pr['seed']} | `{p['git'][:7]}{'-dirty' if 'dirty' in p['git'] else ''}`"
-                    f" | {p['torch']} | {p['device']} | {p['started']} | {p['wall_s']:.0f} |")
-    display(Markdown("Provenance of the saved runs\n\n" + "\n".join(prov)))
-    assert all(pr["preset"] == "paper" for pr in paper_runs)
-    m = {k: x.mean().item() for k, x in paper_mse.items()}
-    assert m["KF-true"] < m["KF-2"] < m["rEFH"] < m["KF-1"] < m["ORDER 0"]
-    assert paper_mse["KF-2"].max() < paper_mse["rEFH"].min()  # every seed between the two
-    assert paper_mse["rEFH"].max() < paper_mse["KF-1"].min()
-else:
-    print("No saved paper-scale results here (results/ppc/ is in the repository, not in the "
-          "installed package): clone the repository to see them, or regenerate them with the "
-          "command above.")
+table, paper_mse = paper_table(paper_runs, POSTER)
+display(Markdown(table))
+prov = ["| seed | git commit | torch | device | started (UTC) | wall s |",
+        "|---:|---|---|---|---|---:|"]
+for pr in paper_runs:
+    p = pr["provenance"]
+    prov.append(f"| {pr['seed']} | `{p['git'][:7]}{'-dirty' if 'dirty' in p['git'] else ''}`"
+                f" | {p['torch']} | {p['device']} | {p['started']} | {p['wall_s']:.0f} |")
+display(Markdown("Provenance of the saved runs\n\n" + "\n".join(prov)))
+assert all(pr["preset"] == "paper" for pr in paper_runs)
+m = {k: x.mean().item() for k, x in paper_mse.items()}
+assert m["KF-true"] < m["KF-2"] < m["rEFH"] < m["KF-1"] < m["ORDER 0"]
+assert paper_mse["KF-2"].max() < paper_mse["rEFH"].min()  # every seed between the two
+assert paper_mse["rEFH"].max() < paper_mse["KF-1"].min()
 
 # %% [markdown]
 # The table's rows, in words (computed from the saved files):
 
 # %%
-if paper_runs:
-    def mean_sd(name: str) -> str:
-        x = paper_mse[name] * 1e4
-        return f"{x.mean():.2f} ± {x.std():.2f}" if len(x) > 1 else f"{x.mean():.2f}"
+def mean_sd(name: str) -> str:
+    x = paper_mse[name] * 1e4
+    return f"{x.mean():.2f} ± {x.std():.2f}" if len(x) > 1 else f"{x.mean():.2f}"
 
-    words = [f"rEFH {mean_sd('rEFH')} over {len(paper_mse['rEFH'])} seeds (poster 3.3)"]
-    for name, poster in (("RTRBM", 3.1), ("TRBM", 6.0)):
-        if name in paper_mse:
-            words.append(f"{name} {mean_sd(name)} over {len(paper_mse[name])} seed(s) "
-                         f"(poster {poster})")
-    print("; ".join(words) + "  [units of 1e-4 rad²]")
+
+words = [f"rEFH {mean_sd('rEFH')} over {len(paper_mse['rEFH'])} seeds (poster 3.3)"]
+for name, poster in (("RTRBM", 3.1), ("TRBM", 6.0)):
+    if name in paper_mse:
+        words.append(f"{name} {mean_sd(name)} over {len(paper_mse[name])} seed(s) "
+                     f"(poster {poster})")
+print("; ".join(words) + "  [units of 1e-4 rad²]")
 
 # %% [markdown]
 # At paper scale the rEFH's mean lies at or below the poster's $3.3\times10^{-4}$, and every
@@ -534,23 +531,21 @@ if paper_runs:
 # ```
 
 # %%
-sweep = ([json.loads(p.read_text()) for p in RESULTS.glob("hidden_sweep/quick_h*_seed*.json")]
-         if RESULTS else [])
+sweep = [tlr.results.load(n) for n in tlr.results.available("ppc/hidden_sweep/quick_h*_seed*")]
 points = sorted((int(s["overrides"]["refh.n_hidden"]), s["results"]["rEFH"]["mse"],
                  s["details"]["rEFH"]["mse_linear_readout"], s["provenance"]["git"][:7])
                 for s in sweep)
 for n, e, e_lin, git in points:
     print(f"{n:4d} hidden units: MSE {e * 1e4:.2f}e-4 (linear readout {e_lin * 1e4:.2f}e-4; "
           f"commit {git})")
-if points:
-    fig = plot_mse_curves(
-        {"rEFH, quick preset, seed 0 (saved)": ([p[0] for p in points], [p[1] for p in points]),
-         "this chapter's run (240 units)": ([r.n_hidden], [mse["rEFH"]])},
-        {name: mse[name] for name in ("ORDER 0", "KF-1", "KF-2")},
-        xlabel="hidden units", logx=True, title="rEFH test MSE vs hidden units (quick preset)")
-    fig.axes[0].set_xticks([p[0] for p in points], [str(p[0]) for p in points])
-    fig.axes[0].tick_params(axis="x", which="minor", bottom=False, labelbottom=False)
-    plt.show()
+fig = plot_mse_curves(
+    {"rEFH, quick preset, seed 0 (saved)": ([p[0] for p in points], [p[1] for p in points]),
+     "this chapter's run (240 units)": ([r.n_hidden], [mse["rEFH"]])},
+    {name: mse[name] for name in ("ORDER 0", "KF-1", "KF-2")},
+    xlabel="hidden units", logx=True, title="rEFH test MSE vs hidden units (quick preset)")
+fig.axes[0].set_xticks([p[0] for p in points], [str(p[0]) for p in points])
+fig.axes[0].tick_params(axis="x", which="minor", bottom=False, labelbottom=False)
+plt.show()
 
 # %% [markdown]
 # With 15 to 60 hidden units the quick-trained rEFH stays between ORDER 0 and KF-1; with 120

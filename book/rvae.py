@@ -53,7 +53,6 @@ if "google.colab" in sys.modules:
 # Everything below comes from the `tlr` library; the chapter only calls it and checks it.
 
 # %%
-import json
 import math
 import tempfile
 
@@ -61,13 +60,13 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
+import tlr.results
 from tlr.evaluation import torus_mse
 from tlr.evaluation.order import gap_slope, lag_steps, velocity_r2, withhold
 from tlr.evaluation.readout import com_readout
 from tlr.experiments.ppc import PRESETS, run, test_data, train_data
 from tlr.filters import fit_kf, kf_states, run_kf
 from tlr.models.rvae import RVAE, RVAEConfig
-from tlr.provenance import find_results
 from tlr.rng import make_generator
 from tlr.experiments.common import checkpoint_path
 from tlr.models import load_model
@@ -504,15 +503,14 @@ display(Markdown("Per-step averages on the test set\n\n" + "\n".join(rows)))
 # each column is mean ± sd over the seeds found.
 
 # %%
-RESULTS = find_results("results/ppc")  # None outside a clone (e.g. on Colab)
 saved: dict[str, list[float]] = {}
 diverged: dict[str, list[str]] = {}
 provenance = []
-for path in sorted(RESULTS.glob("paper_seed*.json")) if RESULTS else []:
-    res = json.loads(path.read_text())
-    provenance.append(f"{path.name}: seed {res['seed']}, git {res['provenance']['git']}")
+for run_name in tlr.results.available("ppc/paper_seed*"):
+    res = tlr.results.load(run_name)
+    provenance.append(f"{run_name}: seed {res['seed']}, git {res['provenance']['git']}")
     for name, r in res["results"].items():
-        if not (name == "KF-1" and path.stem.endswith("_vae")):  # KF-1 once per seed
+        if not (name == "KF-1" and run_name.endswith("_vae")):  # KF-1 once per seed
             saved.setdefault(name, []).append(r["mse"])
     for name, err in res.get("failed", {}).items():  # training diverged: no score
         diverged.setdefault(name, []).append(f"seed {res['seed']}: {err}")
@@ -530,7 +528,7 @@ for name in ORDER:
         rows.append(f"| {name} | {mean}{sd} | {len(x)} | {len(diverged.get(name, []))} | "
                     f"{fmt(POSTER_ALL[name], 1e4, 1)} |")
 display(Markdown("MSE in units of $10^{-4}$ rad²\n\n" + "\n".join(rows)))
-print("\n".join(provenance) if provenance else "no saved results found (not a clone)")
+print("\n".join(provenance))
 for name, errs in diverged.items():
     print(f"{name} diverged: " + "; ".join(errs))
 
@@ -539,8 +537,8 @@ for name, errs in diverged.items():
 
 # %%
 per_seed = {}
-for path in sorted(RESULTS.glob("paper_seed*_vae.json")) if RESULTS else []:
-    res = json.loads(path.read_text())
+for run_name in tlr.results.available("ppc/paper_seed*_vae"):
+    res = tlr.results.load(run_name)
     kf1_seed = res["results"]["KF-1"]["mse"]
     per_seed[res["seed"]] = {n: res["results"][n]["mse"] / kf1_seed - 1
                              for n in ("rVAE", "TVAE", "rVAE-BPTT") if n in res["results"]}
@@ -551,9 +549,9 @@ for seed, d in per_seed.items():
     rel = [f"{d[n]:+.1%}" if n in d else "diverged" for n in ("rVAE", "TVAE", "rVAE-BPTT")]
     rows.append(f"| {seed} | {d['KF-1 × 1e4']:.2f} | " + " | ".join(rel) + " |")
 display(Markdown("\n".join(rows)))
-if per_seed:
-    assert all(d["TVAE"] < 0 for d in per_seed.values())  # the TVAE beats KF-1 in every seed
-    assert sum(d["rVAE"] < 0 for d in per_seed.values()) >= len(per_seed) - 1
+assert sorted(per_seed) == [0, 1, 2]  # the three seeds
+assert all(d["TVAE"] < 0 for d in per_seed.values())  # the TVAE beats KF-1 in every seed
+assert sum(d["rVAE"] < 0 for d in per_seed.values()) >= len(per_seed) - 1
 
 # %% [markdown]
 # At paper scale the picture is the quick run's, with less margin. The rVAE beats KF-1 by a few

@@ -1,5 +1,7 @@
 """Video helpers of tlr.viz: panels side by side and the HTML player."""
 
+import re
+
 import pytest
 import torch
 
@@ -22,3 +24,13 @@ def test_animate_frames_embeds_every_frame():
     assert "<script" in html and html.count("data:image/png;base64") == 4
     with pytest.raises(ValueError, match="T, H, W"):
         animate_frames(torch.zeros(6, 6))
+
+
+def test_animate_frames_links_no_remote_stylesheet():
+    """matplotlib's player links Font Awesome from a CDN; the book must stay offline."""
+    html = animate_frames(torch.zeros(2, 4, 4))
+    links = re.findall(r"<link\b[^>]*>", html, re.IGNORECASE)
+    assert not [tag for tag in links if "http" in tag or "//" in tag], links
+    assert "bootstrapcdn" not in html
+    assert not re.search(r"""href\s*=\s*["']?(https?:)?//""", html, re.IGNORECASE)
+    assert "<button" in html and "fa-play" in html  # the player's buttons are all still there

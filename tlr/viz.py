@@ -7,6 +7,7 @@ inputs as everywhere in tlr: ``z`` is (T, B, 2), ``y`` is (T, B, n_neurons), ``g
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -229,10 +230,21 @@ def side_by_side(panels: Sequence[torch.Tensor], gap: int = 2) -> torch.Tensor:
     return torch.cat(parts, dim=-1)
 
 
+# A <link> tag whose href is off-site (http, https or protocol-relative): to_jshtml's Font
+# Awesome stylesheet on maxcdn.bootstrapcdn.com.
+_REMOTE_LINK = re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*",
+                          re.IGNORECASE)
+
+
 def animate_frames(frames: torch.Tensor, interval: int = 100, height: float = 1.6,
                    dpi: int = 64, loop: bool = True) -> str:
     """An HTML/JavaScript player (matplotlib's ``to_jshtml``) for grey frames (T, H, W) in
-    [0, 1] (0 black). Every frame is embedded, so keep the figure small; ``height`` inches."""
+    [0, 1] (0 black). Every frame is embedded, so keep the figure small; ``height`` inches.
+
+    The player is self-contained: matplotlib's ``<link>`` to Font Awesome on a CDN
+    (``maxcdn.bootstrapcdn.com``) is dropped, so an offline page makes no off-site request.
+    The buttons' icons come from the page's own Font Awesome (the book's theme ships it);
+    where a page has none, the buttons still work and keep their ``title`` tooltips."""
     from matplotlib import animation
 
     if frames.dim() != 3:
@@ -246,4 +258,4 @@ def animate_frames(frames: torch.Tensor, interval: int = 100, height: float = 1.
                                    frames=video.shape[0], interval=interval)
     html = anim.to_jshtml(default_mode="loop" if loop else "once")
     plt.close(fig)
-    return html
+    return _REMOTE_LINK.sub("", html)

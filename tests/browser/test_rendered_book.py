@@ -33,12 +33,8 @@ KNOWN_ERRORS = {
 }
 
 # Off-site requests that a page may make (blocked here, as offline): URL -> why tolerated.
-KNOWN_EXTERNAL = {
-    "https://maxcdn.bootstrapcdn.com/font-awesome/4.4.0/css/font-awesome.min.css":
-        "matplotlib's to_jshtml player (tlr.viz.animate_frames) links Font Awesome 4.4 from a "
-        "CDN; the theme's own Font Awesome 6 already draws the player's icons offline. Fix: "
-        "drop that <link> in animate_frames and re-execute the chapters, then remove this entry",
-}
+# None at present: tlr.viz.animate_frames drops the Font Awesome <link> of matplotlib's player.
+KNOWN_EXTERNAL: dict[str, str] = {}
 
 # Raw TeX left in the page text means MathJax did not typeset it.
 RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{")
