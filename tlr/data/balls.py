@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import torch
 
+from tlr.data.order0 import order0_mse as _order0_mse
 from tlr.rng import make_generator
 from tlr.validation import check_int
 
@@ -455,6 +456,5 @@ def order0_mse(frames: torch.Tensor) -> float:
         raise ValueError(f"need T >= 2 frames for ORDER 0, got T = {frames.shape[-2]}")
     if frames.numel() == 0:
         raise ValueError("frames is empty")
-    y = frames.to(torch.float64)
-    return float((y[..., 1:, :] - y[..., :-1, :]).square().mean())
+    return _order0_mse(frames, time_dim=-2)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from tlr.data.order0 import order0_mse as _order0_mse
 from tlr.rng import make_generator
 from tlr.validation import check_int
 
@@ -262,7 +263,4 @@ def order0_mse(frames: torch.Tensor) -> float:
         raise TypeError(f"frames must be a tensor, got {type(frames).__name__}")
     if frames.dim() < 2 or frames.shape[1] < 2 or frames.shape[0] < 1:
         raise ValueError(f"frames must be (n_seq, T >= 2, ...), got {tuple(frames.shape)}")
-    total = torch.zeros((), dtype=torch.float64)
-    for t in range(1, frames.shape[1]):  # per transition: no (n_seq, T, ...) float64 copy
-        total += ((frames[:, t].to(torch.float64) - frames[:, t - 1].to(torch.float64)) ** 2).sum()
-    return float(total / (frames[:, 1:].numel()))
+    return _order0_mse(frames, time_dim=1)
