@@ -61,7 +61,7 @@ import torch
 from IPython.display import Markdown, display
 
 import tlr.results
-from tlr.evaluation import torus_mse
+from tlr.evaluation import torus_mse, wrap_error
 from tlr.evaluation.order import gap_slope, lag_steps, velocity_r2, withhold
 from tlr.evaluation.readout import com_readout
 from tlr.experiments.ppc import PRESETS, run, test_data, train_data
@@ -320,7 +320,7 @@ def gap_end_error(name: str) -> torch.Tensor:
     for t0 in STARTS:
         t1 = t0 + GAP - 1
         s = withheld(name, withhold(test.y, t0, GAP))
-        errs.append(((s[t1] - test.position[t1] + math.pi) % (2 * math.pi) - math.pi).abs())
+        errs.append(wrap_error(s[t1] - test.position[t1], ppc.period).abs())  # on the ring
     return torch.cat(errs)
 
 
@@ -338,8 +338,8 @@ t0, t1, b = 300, 420, 0
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.plot(range(t0, t1), test.position[t0:t1, b], "k", lw=2, label="true position")
 for name, style in (("KF-1", ":"), ("KF-2", "--"), ("rVAE", "-"), ("TVAE", "-")):
-    s = test.position[t0:t1, b] + torch.remainder(
-        estimates[name][t0:t1, b] - test.position[t0:t1, b] + math.pi, 2 * math.pi) - math.pi
+    s = test.position[t0:t1, b] + wrap_error(estimates[name][t0:t1, b] - test.position[t0:t1, b],
+                                             ppc.period)  # the estimate's image nearest the truth
     ax.plot(range(t0, t1), s, style, lw=1.2, label=name)
 ax.set(xlabel="step", ylabel="position (rad)", title=f"test trajectory {b}")
 ax.legend(fontsize=8, ncol=3)
