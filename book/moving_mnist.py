@@ -537,9 +537,8 @@ assert dv["mse_reconstruction"] > 0.95 * mean_frame and ro["mass_ratio"] > 1.5
 # > the quick preset and at the paper preset. At the quick preset (32 × 32 frames, the updates
 # > printed above) the models learn where the digits are but not where they are going, and the
 # > generated digits stand still: the poster's figure of moving rVAE-generated digits is **not
-# > reproduced**. The paper preset's 30 000 updates need a GPU, and none has been available in
-# > this project's sessions; the 100-update CPU run above is a check that it runs, not a
-# > result. Whether scale alone would make the rVAE's state second order is open: on the
+# > reproduced** at CPU scale. The paper preset's 30 000 updates need a GPU; the 100-update CPU
+# > run above is a check that it runs, not a result. Whether scale alone would make the rVAE's state second order is open: on the
 # > oscillator of {doc}`rvae` it did not.
 
 # %%
