@@ -115,23 +115,6 @@ print(f"preset {preset.name!r}, seed {SEED}")
 
 
 # %% [markdown]
-# The figures come from `tlr.viz`; `relabel` puts the book's symbols into their labels.
-
-# %%
-def relabel(fig, names: dict[str, str]):
-    """Replace axis labels, titles and legend entries of ``fig`` that appear in ``names``."""
-    for ax in fig.axes:
-        for get, put in ((ax.get_xlabel, ax.set_xlabel), (ax.get_ylabel, ax.set_ylabel),
-                         (ax.get_title, ax.set_title)):
-            if get() in names:
-                put(names[get()])
-        legend = ax.get_legend()
-        for text in legend.get_texts() if legend else ():
-            text.set_text(names.get(text.get_text(), text.get_text()))
-    return fig
-
-
-# %% [markdown]
 # ## A damped mass on a spring
 #
 # The poster writes the latent dynamics as
@@ -207,9 +190,7 @@ assert 1990 < decay_steps < 2010  # the continuous-time 2m/ζ is 800 steps
 # %%
 data = test_data(preset, SEED)
 print("z:", tuple(data.z.shape), " y:", tuple(data.y.shape), " gain:", tuple(data.gain.shape))
-relabel(plot_trajectories(data.z, n_show=4),
-        {"position $x$ (rad)": "position $s_t$ (rad)",
-         "velocity $v$ (rad/s)": r"velocity $\dot s_t$ (rad/s)"});
+plot_trajectories(data.z, n_show=4);
 
 # %% [markdown]
 # ## Fifteen Poisson neurons on a ring
@@ -238,7 +219,7 @@ print(f"spacing {ppc.spacing:.4f} rad, ring circumference L = {ppc.period:.4f} r
 assert math.isclose(ppc.period, 15 / 14 * 2 * math.pi / 3)
 s_grid = torch.linspace(ppc.s_min - 0.4, ppc.s_min + ppc.period + 0.4, 2001, dtype=torch.float64)
 f = tuning_curves(s_grid, ppc)  # (2001, 15): unit-gain rates
-relabel(plot_tuning_curves(s_grid, f, ppc), {"preferred $s_i$": r"preferred $\mu_i$"});
+plot_tuning_curves(s_grid, f, ppc);
 
 # %% [markdown]
 # The dashed line is $\sum_i f_i(s)$. It is flat: with the tuning width about equal to the
@@ -385,10 +366,7 @@ print(f"{int(keep.sum())} groups, n = {n_kept.min().item()}..{n_kept.max().item(
       f"measured / predicted = {ratio.min():.2f}..{ratio.max():.2f}; "
       f"pooled mean of n e^2 / sigma_tc^2 = {(err2 * n / ppc.tuning_std**2).mean():.3f}")
 assert z.abs().max() < 4 and abs((err2 * n / ppc.tuning_std**2).mean() - 1) < 0.05
-relabel(plot_binned_variance(n_kept, emp_var[keep], ppc.tuning_std**2, groups[keep]),
-        {r"$\sigma_{tc}^2 \,/\, \Sigma_i\, y_i$": r"$\sigma_{\mathrm{tc}}^2 \,/\, n$",
-         r"measured mean $(\hat s - s)^2$": r"measured mean $(\bar s_t - s_t)^2$",
-         r"total spike count $\Sigma_i\, y_i$": r"total spike count $n = \Sigma_i\, y_t^i$"});
+plot_binned_variance(n_kept, emp_var[keep], ppc.tuning_std**2, groups[keep]);
 
 # %% [markdown]
 # ## A Kalman filter on the ring
@@ -588,12 +566,8 @@ assert all(a > b for a, b in zip(mse_at.values(), list(mse_at.values())[1:], str
 assert mse_at[50] > 1.1 * mse["KF-2"]
 
 # %%
-relabel(plot_mse_vs_iterations(list(mse_at), list(mse_at.values()),
-                               {"KF-1": mse["KF-1"], "poster KF-2": 2.2e-4,
-                                "KF-true": mse["KF-true"]}),
-        {"EM iterations $k$": "EM iterations",
-         "test MSE of the LDS after $k$ EM iterations": "test MSE of the KF-2 fit against EM "
-                                                        "iterations"});
+plot_mse_vs_iterations(list(mse_at), list(mse_at.values()),
+                       {"KF-1": mse["KF-1"], "poster KF-2": 2.2e-4, "KF-true": mse["KF-true"]});
 
 # %% [markdown]
 # > The cap matters. After 50 iterations our KF-2 is about 20 % worse than at convergence, and

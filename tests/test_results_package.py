@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAVED = ROOT / "results"
 # What setuptools reads to build tlr (pyproject.toml names README.md and LICENSE); absent ones
 # are skipped.
-BUILD_INPUTS = ["pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "tlr", "results"]
+BUILD_INPUTS = ["pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "tlr", "results",
+                "sweeps"]
 
 
 def _expected_names() -> list[str]:
@@ -57,6 +58,7 @@ loaded = {n: r.load(n) for n in names}
 assert all(isinstance(d, dict) for d in loaded.values())
 pkg = Path(tlr.__file__).resolve().parent
 print(json.dumps({"tlr": str(pkg), "root": str(r.root()), "names": names,
+                  "grids": sorted(p.name for p in (pkg / "_grids").glob("*.yaml")),
                   "py": sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py"))}))
 """
 
@@ -112,6 +114,8 @@ def test_regular_install_ships_every_saved_run(tmp_path):
     assert Path(got["root"]) == installed / "_saved"
     assert len(got["names"]) == len(list(SAVED.rglob("*.json")))
     assert got["names"] == _expected_names()
+    # the named grids of `python -m tlr sweep --grid NAME` ship too
+    assert got["grids"] == sorted(p.name for p in (ROOT / "sweeps").glob("*.yaml"))
     # pyproject.toml lists the packages explicitly: a subpackage missing there is missing here.
     checkout_py = sorted(p.relative_to(ROOT / "tlr").as_posix() for p in
                          (ROOT / "tlr").rglob("*.py") if "__pycache__" not in p.parts)

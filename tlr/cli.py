@@ -196,8 +196,10 @@ def _add_sweep_parsers(sub) -> None:
     sw.add_argument("experiment", nargs="?", default=None,
                     help=f"one of: {', '.join(EXPERIMENTS)} (or given by --grid)")
     sw.add_argument("--grid", type=Path, default=None,
-                    help="a YAML grid (sweeps/*.yaml; schema: tlr.sweep); the flags below add to "
-                         "or replace its fields")
+                    help="a YAML grid file, or the name of a grid shipped with tlr (table1, "
+                         "table2, dynamics, hidden: the repository's sweeps/*.yaml; schema: "
+                         "tlr.sweep); "
+                         "the flags below add to or replace its fields")
     sw.add_argument("--preset", default=None, help="default: the grid's, else quick")
     sw.add_argument("--models", default=None,
                     help="comma-separated model names (default: the grid's, else all)")

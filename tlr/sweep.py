@@ -21,7 +21,9 @@ axis, and the axes are crossed (above: 2 settings, n_test 10 and 20, both with T
 Each value goes to :func:`tlr.experiments.common.apply_overrides` as written, so commas belong
 to the value: ``--set harmonium.optim.m0=50,12.5,50,50,12.5`` is one tuple, never an axis.
 
-Grid files (YAML, ``sweeps/*.yaml``; ``--grid FILE``)::
+Grid files (YAML, ``sweeps/*.yaml``; ``--grid FILE``, or ``--grid NAME`` for the grids shipped
+with tlr: ``table1``, ``table2``, ``dynamics``, ``hidden``, so that an installed tlr without a
+checkout, e.g. on Colab, runs them too)::
 
     experiment: ppc           # required
     preset: paper             # default: quick
@@ -98,8 +100,9 @@ if TYPE_CHECKING:
     import matplotlib.axes
     import submitit
 
-__all__ = ["Run", "Sweep", "load_grid", "set_axes", "run_one", "make_executor", "run_sweep",
-           "t_quantile", "summarize", "format_markdown", "plot_summary"]
+__all__ = ["Run", "Sweep", "grid_names", "grid_path", "load_grid", "set_axes", "run_one",
+           "make_executor", "run_sweep", "t_quantile", "summarize", "format_markdown",
+           "plot_summary"]
 
 MANIFEST = "sweep.json"
 GRID_KEYS = ("experiment", "preset", "models", "seeds", "set", "grid")
@@ -222,10 +225,36 @@ def set_axes(pairs: Sequence[str]) -> dict[str, list[str]]:
     return axes
 
 
+def grid_names() -> list[str]:
+    """The named grids shipped with tlr (the repository's ``sweeps/*.yaml``), e.g. ``table1``."""
+    return sorted(p.stem for p in _grids_root().glob("*.yaml"))
+
+
+def _grids_root() -> Path:
+    """``tlr/_grids`` in a regular install, the repository's ``sweeps/`` in a checkout."""
+    here = Path(__file__).resolve().parent
+    return here / "_grids" if (here / "_grids").is_dir() else here.parent / "sweeps"
+
+
+def grid_path(name: str | Path) -> Path:
+    """A grid file: ``name`` itself if it exists, else the shipped grid of that name
+    (``table1`` or ``table1.yaml``: :func:`grid_names`)."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    shipped = _grids_root() / f"{p.name.removesuffix('.yaml')}.yaml"
+    if len(p.parts) == 1 and shipped.is_file():
+        return shipped
+    raise UsageError(f"no grid file {str(name)!r}, and no shipped grid of that name "
+                     f"(shipped: {', '.join(grid_names()) or 'none'})")
+
+
 def load_grid(path: str | Path) -> Sweep:
-    """The :class:`Sweep` of a YAML grid file (schema: the module docstring)."""
+    """The :class:`Sweep` of a YAML grid file or a shipped grid's name (schema: the module
+    docstring; :func:`grid_path`)."""
     import yaml
 
+    path = grid_path(path)
     try:
         spec = yaml.safe_load(Path(path).read_text()) or {}
     except yaml.YAMLError as e:

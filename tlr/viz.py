@@ -42,7 +42,7 @@ def plot_trajectories(z: torch.Tensor, n_show: int = 4, dt: float | None = None)
     z = _np(z)[:, :n_show]
     t = np.arange(z.shape[0]) * (dt if dt else 1.0)
     fig, axes = plt.subplots(2, 1, figsize=(8, 4.5), sharex=True, layout="constrained")
-    labels = ("position $x$ (rad)", "velocity $v$ (rad/s)")
+    labels = ("position $s_t$ (rad)", r"velocity $\dot s_t$ (rad/s)")
     for k, (ax, label) in enumerate(zip(axes, labels, strict=True)):
         ax.plot(t, z[..., k], lw=1)
         ax.axhline(0, color="k", lw=0.5)
@@ -59,7 +59,7 @@ def plot_tuning_curves(s: torch.Tensor, rates: torch.Tensor, ppc: PPCConfig) -> 
     for i in range(ppc.n_neurons):
         ax.plot(s, rates[:, i], lw=1, color=colours[i])
     ax.plot(s, rates.sum(-1), "k--", lw=1, label=r"$\Sigma_i\, f_i(s)$")
-    ax.plot(_np(ppc.preferred), np.ones(ppc.n_neurons), "k|", ms=8, label="preferred $s_i$")
+    ax.plot(_np(ppc.preferred), np.ones(ppc.n_neurons), "k|", ms=8, label=r"preferred $\mu_i$")
     seam = ppc.s_min + ppc.period
     ax.axvspan(ppc.s_min, seam, color="0.93", zorder=0, label="one period of the ring")
     ax.set_xlabel("stimulus $s$ (rad)")
@@ -140,13 +140,13 @@ def plot_binned_variance(
     total, emp_var, counts = _np(total), _np(emp_var), _np(counts)
     n = np.linspace(total.min(), total.max(), 200)
     fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
-    ax.plot(n, sigma2 / n, "k", lw=1, label=r"$\sigma_{tc}^2 \,/\, \Sigma_i\, y_i$")
+    ax.plot(n, sigma2 / n, "k", lw=1, label=r"$\sigma_{\mathrm{tc}}^2 \,/\, n$")
     sem = emp_var * np.sqrt(2 / np.maximum(counts - 1, 1))  # s.e. of a variance (Gaussian)
     ax.errorbar(total, emp_var, yerr=sem, fmt="o", ms=3, color="C3",
-                label=r"measured mean $(\hat s - s)^2$")
+                label=r"measured mean $(\bar s_t - s_t)^2$")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(r"total spike count $\Sigma_i\, y_i$")
+    ax.set_xlabel(r"total spike count $n = \Sigma_i\, y_t^i$")
     ax.set_ylabel("error variance (rad$^2$)")
     ax.legend(fontsize=8)
     return fig
@@ -164,11 +164,11 @@ def plot_mse_vs_iterations(
                     color=f"C{j + 3}", fontsize=8, ha="right", va="top")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("EM iterations $k$")
+    ax.set_xlabel("EM iterations")
     ax.set_ylabel("test MSE (rad$^2$)")
     low = min(*mse, *references.values())
     ax.set_ylim(bottom=low / 1.15)
-    ax.set_title("test MSE of the LDS after $k$ EM iterations", fontsize=10)
+    ax.set_title("test MSE of the KF-2 fit against EM iterations", fontsize=10)
     return fig
 
 
