@@ -43,8 +43,8 @@ if "google.colab" in sys.modules:
                     "tlr @ git+https://github.com/tlr-book/tlr"], check=True)
 
 # %% [markdown]
-# Every number below is read from a saved run with `tlr.results.load`; the only numbers typed
-# into this chapter are the poster's own, in the next cell.
+# Every number below is read from a saved run with `tlr.results.load`; the only numbers not
+# computed by our code are the poster's own, which `tlr.poster` holds verbatim.
 
 # %%
 import re
@@ -57,62 +57,70 @@ from IPython.display import Markdown, display
 from matplotlib.ticker import NullFormatter
 
 from tlr import results
+from tlr.poster import TABLES
+from tlr.sweep import summarize
 
 T_START = time.perf_counter()
 plt.rcParams["figure.dpi"] = 110
 
-# The poster's numbers, verbatim: Table 1 (position MSE on the LTI + PPC experiment, rad²)
-# and Table 2 (bouncing balls, one-step prediction MSE per pixel, clamped Gibbs sampling).
-# Rows in the poster's order. The poster marks TRBM and RTRBM in Table 1 with an asterisk.
-POSTER = {
-    "Table 1": {"ORDER 0": 12e-4, "TVAE": 9.5e-4, "TRBM": 6.0e-4, "KF-1": 5.8e-4,
-                "rVAE": 5.3e-4, "rEFH": 3.3e-4, "RTRBM": 3.1e-4, "KF-2": 2.2e-4},
-    "Table 2": {"ORDER 0": 0.0120, "TRBM": 0.0124, "rEFH": 0.0067, "RTRBM": 0.0059},
-}
+# The poster's numbers, verbatim (tlr.poster): Table 1 (position MSE on the LTI + PPC
+# experiment, rad²) and Table 2 (bouncing balls, one-step prediction MSE per pixel, clamped
+# Gibbs sampling), rows in the poster's order.
+POSTER = {name: dict(table) for name, table in TABLES.items()}
 print(f"{len(results.available())} saved runs in {results.root()}")
 
 # %% [markdown]
 # ## The saved runs
 #
-# Table 1's rows come from three seeds of the `paper` preset, saved in three files per seed:
-# the Kalman filters and the rEFH (`ppc/paper_seedS`), the TRBM and RTRBM
-# (`ppc/paper_seedS_sequence`), and the VAEs (`ppc/paper_seedS_vae`). A seed fixes the test
-# set, so models from different files of one seed are scored on the same trajectories; the
-# KF-1 that two of the files both fit checks it. Table 2's rows come from the `paper` runs of
-# {doc}`balls`, one seed.
+# Table 1's rows come from the `paper` preset of {doc}`lti_ppc`, every seed saved; a run file
+# may hold several models (the Kalman filters and the rEFH, the TRBM and RTRBM, the VAEs) or
+# one (the runs of `python -m tlr sweep`, {doc}`reproducing`). A seed fixes the test set, so
+# models from different files of one seed are scored on the same trajectories; a model found
+# in two files of one seed (KF-1) must have the same score in both, which
+# `tlr.sweep.summarize` checks while it collects the seeds. Table 2's rows come from the
+# `paper` runs of {doc}`balls`.
 
 # %%
-def collect(names: list[str]) -> tuple[dict, dict, dict]:
-    """{model: {seed: mse}}, {model: {seed: train_s}} and {model: [seeds that diverged]}."""
-    mse, train_s, failed = {}, {}, {}
-    for name in names:
-        run = results.load(name)
-        seed = run["seed"]
-        for model, r in run["results"].items():
-            if seed in mse.get(model, {}):  # one model in two files of a seed: one test set
-                assert abs(mse[model][seed] - r["mse"]) < 1e-12, (name, model)
-                continue
-            mse.setdefault(model, {})[seed] = r["mse"]
-            train_s.setdefault(model, {})[seed] = r["train_s"]
-        for model in run.get("failed", {}):
-            failed.setdefault(model, []).append(seed)
-    return mse, train_s, failed
+def paper_runs(experiment: str) -> dict[str, dict]:
+    """The saved runs of ``experiment`` at the paper preset with its default settings."""
+    runs = {name: results.load(name) for name in results.available(f"{experiment}/*")}
+    return {name: run for name, run in runs.items()
+            if run.get("preset") == "paper" and not run.get("overrides")
+            and isinstance(run.get("results"), dict)}
 
 
-PPC_RUNS = results.available("ppc/paper_seed?*")
-BALLS_RUNS = [n for n in results.available("balls/paper_*")
-              if not results.load(n).get("overrides") and "results" in results.load(n)]
-ppc, ppc_train_s, ppc_failed = collect(PPC_RUNS)
-balls, _, _ = collect(BALLS_RUNS)
+def by_seed(runs: dict[str, dict], metric: str = "mse") -> dict[str, dict[int, float]]:
+    """{model: {seed: metric}}, through tlr.sweep.summarize (one value per seed and model).
+    A score found twice must agree; a time may not (KF-1 is fitted in two files of a seed)."""
+    table = summarize(list(runs.values()), metric, agree=metric == "mse")["experiments"]
+    return {r["model"]: dict(zip(r["seeds"], r["values"], strict=True))
+            for rows in table.values() for r in rows}
+
+
+PPC_RUNS, BALLS_RUNS = paper_runs("ppc"), paper_runs("balls")
+ppc, ppc_train_s = by_seed(PPC_RUNS), by_seed(PPC_RUNS, "train_s")
+balls = by_seed(BALLS_RUNS)
+ppc_failed: dict[str, list[int]] = {}
+ppc_details: dict[str, dict[int, dict]] = {}
+for run in PPC_RUNS.values():
+    for model in run.get("failed", {}):
+        ppc_failed.setdefault(model, []).append(run["seed"])
+    for model, d in run.get("details", {}).items():
+        ppc_details.setdefault(model, {})[run["seed"]] = d
 mnist = results.load("mnist/quick_seed0")
 chains = results.load("balls/chain_starts_paper_seed0")
 align = results.load("bptt/alignment_seed0")
 sweep = [results.load(n) for n in results.available("ppc/hidden_sweep/*")]
 
-assert all(results.load(n)["preset"] == "paper" for n in PPC_RUNS + BALLS_RUNS)
-SEEDS = sorted(ppc["rEFH"])
-print("Table 1 runs:", ", ".join(PPC_RUNS))
-print("Table 2 runs:", ", ".join(BALLS_RUNS))
+# Table 1 is scored on the seeds that every one of its models has run.
+SEEDS = sorted(set.intersection(*(set(ppc[m]) for m in POSTER["Table 1"])))
+ppc = {m: {s: v for s, v in per_seed.items() if s in SEEDS} for m, per_seed in ppc.items()}
+display(Markdown(
+    "| | run files | seeds per model |\n|---|---:|---|\n" + "\n".join(
+        f"| {table} | {len(runs)} | "
+        + ", ".join(f"{m}: {len(v)}" for m, v in by_seed(runs).items()) + " |"
+        for table, runs in (("Table 1", PPC_RUNS), ("Table 2", BALLS_RUNS)))
+    + f"\n\nTable 1 below: seeds {', '.join(map(str, SEEDS))}."))
 print("diverged (no score), model: seeds:", ppc_failed)
 
 # %% [markdown]
@@ -520,8 +528,7 @@ plt.show()
 # chapter it links to.
 
 # %%
-kf2_iters = {s: results.load(f"ppc/paper_seed{s}")["details"]["KF-2"]["em_iterations"]
-             for s in SEEDS}
+kf2_iters = {s: ppc_details["KF-2"][s]["em_iterations"] for s in SEEDS}
 poster_f = {m: (POSTER["Table 1"]["KF-1"] - POSTER["Table 1"][m])
             / (POSTER["Table 1"]["KF-1"] - POSTER["Table 1"]["KF-2"]) for m in ("rVAE", "rEFH")}
 rtrbm_chain = next(r for r in chains["rows"].values() if r["model"] == "RTRBM")
@@ -632,6 +639,8 @@ rows = ["| saved run | preset | seed | git | started (UTC) | command |",
         "|---|---|---:|---|---|---|"]
 for name in results.available():
     run = results.load(name)
+    if "provenance" not in run:  # a sweep's manifest (sweep.json), not a run
+        continue
     prov = run["provenance"]
     rows.append(f"| `{name}` | {run.get('preset', '—')} | {run.get('seed', '—')} | "
                 f"`{prov['git'][:7]}{'-dirty' if prov['git'].endswith('-dirty') else ''}` | "

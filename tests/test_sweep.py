@@ -362,6 +362,21 @@ def test_summarize_saved_ppc_runs(capsys, tmp_path):
     assert md.read_text() in printed
 
 
+def test_summarize_disagreeing_seed_warns_unless_agree_is_off():
+    """One seed in two files: a differing score warns (the data of a seed are fixed); a
+    differing time does not when agree=False."""
+    def run(mse, t):
+        return {"experiment": "ppc", "preset": "quick", "seed": 0, "overrides": {},
+                "results": {"KF-1": {"mse": mse, "train_s": t}}}
+    with pytest.warns(UserWarning, match="differs"):
+        summarize([run(1.0, 1.0), run(2.0, 1.0)])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = summarize([run(1.0, 1.0), run(1.0, 3.0)], "train_s", agree=False)
+    assert s["experiments"]["ppc"][0]["values"] == [1.0]
+
+
 def test_plot_summary(tmp_path):
     import matplotlib
 

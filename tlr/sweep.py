@@ -508,14 +508,15 @@ def _setting_order(overrides: dict[str, str]) -> tuple:
     return tuple((k, num(v)) for k, v in sorted(overrides.items()))
 
 
-def summarize(source: Any, metric: str = "mse") -> dict:
+def summarize(source: Any, metric: str = "mse", *, agree: bool = True) -> dict:
     """Mean, sd and 95% t-interval over seeds of ``metric``, per experiment, preset, overrides
     and model, of the run JSONs in ``source`` (folders, searched recursively, files, or dicts).
 
     Returns ``{"metric": metric, "experiments": {experiment: [row, ...]}}``; a row has
     preset, overrides, setting (a label), model, seeds, values (one per seed), n, mean, sd and
     ci95 ``[lo, hi]`` (sd and ci95 are None with one seed) and failed (seeds that only failed).
-    A seed found twice keeps its first file (sorted paths); a different value warns.
+    A seed found twice keeps its first file (sorted paths); a different value warns, unless
+    ``agree`` is False (for metrics that differ between two runs of one seed, e.g. times).
     """
     from tlr.experiments import EXPERIMENTS
 
@@ -531,7 +532,7 @@ def summarize(source: Any, metric: str = "mse") -> dict:
             value = float(r[metric])
             if seed not in g["values"]:
                 g["values"][seed] = (value, where)
-            elif not math.isclose(g["values"][seed][0], value, rel_tol=1e-9):
+            elif agree and not math.isclose(g["values"][seed][0], value, rel_tol=1e-9):
                 warnings.warn(f"{base[0]}/{base[1]} {model} seed {seed}: {value} in {where} "
                               f"differs from {g['values'][seed][0]} in {g['values'][seed][1]}; "
                               "keeping the first", stacklevel=2)
