@@ -57,9 +57,9 @@
 # term), {doc}`Recurrent VAE <rvae>` (the rVAE and the rVAE-BPTT) and {doc}`The LTI system
 # <lti_ppc>` (the data and KF-1). The symbols are those of the {doc}`notation <notation>` page.
 #
-# **Run time.** Under half a minute on one CPU core: the chapter loads the saved benchmark and
-# runs, and re-runs only small parts live (a benchmark at two values of $T$, eight training
-# epochs of the rVAE).
+# **Run time.** Under a minute on one CPU core, exercises included: the chapter loads the saved
+# benchmark and runs, and re-runs only small parts live (a benchmark at two values of $T$, eight
+# training epochs of the rVAE).
 #
 # > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of the
 # > appendix {ref}`Sources and protocols <sources>`, which traces every setting to its primary source. Every number in
@@ -79,7 +79,7 @@ if "google.colab" in sys.modules:
 # re-runs small parts of them live, writes out the two gradients of a short rVAE window in the
 # page, and checks what the text claims.
 
-# %%
+# %% tags=["exercise-setup"]
 import json
 import math
 import os
@@ -539,8 +539,9 @@ print("the live runs reproduce the saved file's first entries")
 #   term. The decoder gradients agree exactly, as they must, and they make the overall cosine
 #   look better than the encoder's.
 # - **TRBM / RTRBM.** The BPTT term is a correction of a few tens of per cent to the recurrent
-#   weights $W_u$ and the hidden bias, mostly in the direction of the local CD gradient; over
-#   all parameters the cosine stays close to 1 along both runs.
+#   weights $W_u$ and the hidden bias, short enough that adding it hardly turns the update
+#   (the term itself points mostly across the local gradient: see the exercise "Three
+#   numbers, one triangle"); over all parameters the cosine stays close to 1 along both runs.
 #
 # > Two readings we want to rule out. First, "far from the BPTT gradient" does not mean "worse
 # > model": the local rVAE ends with the lower test error (table above, and {doc}`rvae`, where
@@ -745,7 +746,7 @@ assert min(A["rVAE"]["cosine"]["encoder"]) < 0
 # along the BPTT twin's run: nearly orthogonal, and small next to the BPTT gradient
 assert abs(med[("rVAE-BPTT", "encoder", "cosine")]) < 0.2
 assert med[("rVAE-BPTT", "encoder", "norm_ratio")] < 0.5
-# harmoniums: the BPTT term is a sizeable but mostly aligned correction
+# harmoniums: the BPTT term is a sizeable correction that hardly turns the update
 for name in ("TRBM", "RTRBM"):
     assert min(A[name]["cosine"]["overall"]) > 0.95
     assert med[(name, "W_u", "cosine")] > 0.9
@@ -803,6 +804,9 @@ for a, b in pairs_vae:
 #
 # Only what the measurements above support; each line is computed from them. The verdicts on
 # the poster's claims, with those of the other chapters, are collected in the {doc}`scorecard`.
+# The exercises after the summary take the three measurements further: the geometry of the
+# alignment numbers, accuracy per second between the evaluations, BPTT's memory counted tensor
+# by tensor, and the through-time term computed on its own.
 
 # %%
 lines = []
@@ -834,7 +838,8 @@ lines.append(
     f"**Gradients.** For the rVAE the local rule drops a part of the encoder gradient as large "
     f"as the BPTT gradient itself (median cosine {med[('rVAE', 'encoder', 'cosine')]:.2f} over "
     f"the second half of training; decoder identical by construction). For the TRBM/RTRBM "
-    f"the BPTT term is a mostly aligned correction (median cosine over all parameters "
+    f"the BPTT term is a correction that hardly turns the update (median cosine over all "
+    f"parameters "
     f"{med[('RTRBM', 'overall', 'cosine')]:.3f} along the RTRBM's run, "
     f"{med[('RTRBM', 'W_u', 'cosine')]:.2f} for $W_u$).")
 lines.append(
@@ -859,6 +864,534 @@ display(Markdown("\n".join(f"- {x}" for x in lines)))
 # %%
 elapsed = time.perf_counter() - T0
 print(f"chapter executed in {elapsed:.1f} s on {torch.get_num_threads()} thread")
+
+# %% [markdown]
+# ## Exercises
+#
+# Five exercises, from a warm-up to an open research question. Each one gives its difficulty
+# (★ routine, ★★ needs the derivations above, ★★★ open-ended) and a time estimate. The coding
+# exercises are checked automatically: in the book, the check cell under each exercise runs
+# the solution, which is hidden under "Solution"; in the student notebook made from this chapter
+# it runs your own code and prints ✓ or ✗ with the reason.
+#
+# The exercises use the saved runs, and the rVAE at initialisation on the chapter's alignment
+# batch; each runs in seconds.
+
+# %%
+from tlr.evaluation.gradients import cosine, local_and_bptt_gradients
+from tlr.exercises import check
+
+quick = PRESETS["quick"]
+y_align = alignment_batch(quick, SEED)  # the chapter's fixed batch of 16 sequences × 100 steps
+curves = training_curves([tlr.results.load(n) for n in tlr.results.available("ppc/paper_seed*")],
+                         models=("rEFH", "TRBM", "RTRBM", "rVAE", "TVAE", "rVAE-BPTT"))
+
+
+def rvae_at_init() -> torch.nn.Module:
+    """The rVAE at initialisation, built as `tlr run ppc` builds it (the chapter's `build`)."""
+    return build_run_model(PPC, "rVAE", alignment_preset("rVAE"), SEED, torch.device("cpu"))[0]
+
+
+# %% [markdown]
+# ```{exercise} Three numbers, one triangle
+# :label: local-bptt-triangle
+# :nonumber:
+#
+# **★ · 15 min · auto-graded**
+#
+# The alignment table reports three numbers per run and parameter group: the cosine
+# $\cos(\nabla_{\text{local}}, \nabla_{\text{BPTT}})$, the relative size of the dropped part
+# $d = \lVert \nabla_{\text{BPTT}} - \nabla_{\text{local}} \rVert / \lVert \nabla_{\text{BPTT}}
+# \rVert$ and the norm ratio $r = \lVert \nabla_{\text{local}} \rVert / \lVert
+# \nabla_{\text{BPTT}} \rVert$. The three vectors $\nabla_{\text{local}}$, $\nabla_{\text{BPTT}}$
+# and the through-time term $\nabla_{\text{BPTT}} - \nabla_{\text{local}}$ form a triangle, so
+# two of the numbers fix the third. Write `triangle(norm_ratio, rel_diff)` that returns the pair
+# $\big(\cos(\nabla_{\text{local}}, \nabla_{\text{BPTT}}),\ \cos(\nabla_{\text{BPTT}} -
+# \nabla_{\text{local}}, \nabla_{\text{local}})\big)$ from $r > 0$ and $d$ alone (the second is 0
+# when $d = 0$). The check compares the first with the saved cosines of every run, group and
+# epoch. Then use the second: does the through-time term of the TRBM/RTRBM pair point along the
+# local gradient, against it, or across it? And the rVAE's?
+# ```
+
+# %% [markdown]
+# ```{solution-start} local-bptt-triangle
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+def triangle(norm_ratio, rel_diff):
+    """(cos(local, BPTT), cos(BPTT - local, local)) from r = |local| / |BPTT| and
+    d = |BPTT - local| / |BPTT|."""
+    # BEGIN SOLUTION
+    r, d = norm_ratio, rel_diff
+    c = (1 + r * r - d * d) / (2 * r)         # law of cosines, lengths in units of |BPTT|
+    # (b - l)·l = |b|² (r c - r²), |b - l| = d |b|, |l| = r |b|
+    return c, ((c - r) / d if d > 0 else 0.0)
+    # END SOLUTION
+
+
+# %%
+A_saved = tlr.results.load(f"bptt/alignment_seed{SEED}")["models"]
+rows = ["| trained as | parameters | cos(local, BPTT) | cos(term, local) | term / BPTT |",
+        "|---|---|---:|---:|---:|"]
+for name, group in (("rVAE", "encoder"), ("rVAE-BPTT", "encoder"), ("TRBM", "W_u"),
+                    ("RTRBM", "W_u"), ("RTRBM", "overall")):
+    rec = A_saved[name]
+    half = len(rec["epochs"]) // 2
+    pairs_rd = list(zip(rec["norm_ratio"][group], rec["rel_diff"][group], strict=True))[half:]
+    along = torch.tensor([triangle(r, d)[1] for r, d in pairs_rd]).median()
+    cos_lb = torch.tensor([triangle(r, d)[0] for r, d in pairs_rd]).median()
+    rows.append(f"| {name} | {group} | {cos_lb:.2f} | {along:+.2f} | "
+                f"{torch.tensor([d for _, d in pairs_rd]).median():.2f} |")
+display(Markdown("Medians over the second half of training\n\n" + "\n".join(rows)))
+
+# %% [markdown]
+# With lengths measured in units of $\lVert \nabla_{\text{BPTT}} \rVert$ the triangle has sides
+# 1, $r$ and $d$, and the law of cosines gives $\cos(\nabla_{\text{local}},
+# \nabla_{\text{BPTT}}) = (1 + r^2 - d^2)/(2r)$; the dot product
+# $(\nabla_{\text{BPTT}} - \nabla_{\text{local}}) \cdot \nabla_{\text{local}}$ gives the second
+# cosine, $(\cos - r)/d$. For the TRBM/RTRBM pair the through-time term points mostly *across*
+# the local gradient, with a small positive component along it; the two gradients stay close in
+# direction only because the term is short (its relative size $d$ is in the last column). For
+# the rVAE's encoder the term is about as long as the BPTT gradient itself and, along the
+# rVAE's own run, leans *against* the local gradient; along the rVAE-BPTT's run it is at right
+# angles to a local gradient that is itself small.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["check"]
+@check("local-bptt-triangle")
+def _():
+    saved = tlr.results.load(f"bptt/alignment_seed{SEED}")["models"]
+    n = 0
+    for name, rec in saved.items():
+        for group, cosines in rec["cosine"].items():
+            for c, d, r in zip(cosines, rec["rel_diff"][group], rec["norm_ratio"][group],
+                               strict=True):
+                if r > 0:
+                    mine = float(triangle(r, d)[0])
+                    assert math.isclose(mine, c, abs_tol=1e-9), (
+                        f"{name}, {group}: cos(local, BPTT) {mine:.6f}, saved {c:.6f}")
+                    n += 1
+    assert n > 100, "no saved entries were compared"
+    g = make_generator(SEED, "book/local_vs_bptt/exercise-triangle")
+    local = torch.randn(50, generator=g, dtype=torch.float64)
+    bptt = torch.randn(50, generator=g, dtype=torch.float64)
+    r, d = float(local.norm() / bptt.norm()), float((bptt - local).norm() / bptt.norm())
+    mine = float(triangle(r, d)[1])
+    assert math.isclose(mine, cosine(bptt - local, local), abs_tol=1e-9), (
+        f"cos(term, local) = {mine:.6f}, expected {cosine(bptt - local, local):.6f}")
+
+
+# %% tags=["hidden-check", "remove-cell"]
+@check("local-bptt-triangle", hidden=True)
+def _():
+    g = make_generator(SEED + 1, "book/local_vs_bptt/exercise-triangle")
+    for scale in (0.01, 1.0, 30.0):
+        local = torch.randn(7, generator=g, dtype=torch.float64)
+        bptt = local + scale * torch.randn(7, generator=g, dtype=torch.float64)
+        r, d = float(local.norm() / bptt.norm()), float((bptt - local).norm() / bptt.norm())
+        c1, c2 = (float(x) for x in triangle(r, d))
+        assert math.isclose(c1, cosine(local, bptt), abs_tol=1e-9), f"scale {scale}: cos 1"
+        assert math.isclose(c2, cosine(bptt - local, local), abs_tol=1e-9), f"scale {scale}: cos 2"
+    assert tuple(float(x) for x in triangle(1.0, 0.0)) == (1.0, 0.0), "identical gradients"
+
+
+# %% [markdown]
+# ```{exercise} Time to reach a level, between the evaluations
+# :label: local-bptt-time-to-level
+# :nonumber:
+#
+# **★ · 15 min · auto-graded**
+#
+# The table "s to below KF-1" reads the first *evaluated* point below the level, so its times
+# are only as fine as the evaluation grid (every 5 epochs for the rEFH, every 25 for the
+# RTRBM). Interpolate instead. Write `time_to_reach(seconds, val_mse, level)` that returns the
+# time at which the validation MSE first reaches `level`, with $\log(\text{MSE})$ interpolated
+# linearly in time between the last evaluation above the level and the first at or below it;
+# `seconds[0]` if the first evaluation is already at or below; `None` if the curve never gets
+# there. Then write `speedup(curves, seed, fast="rEFH", slow="RTRBM", margin=1.25)`: for the
+# runs of one seed (the chapter's `training_curves`), the level `margin` times the larger of
+# the two models' last validation MSEs (a level both reach), and the ratio of the slow model's
+# time to reach it to the fast model's. Is the rEFH faster in every seed, and by how much?
+# ```
+
+# %% [markdown]
+# ```{solution-start} local-bptt-time-to-level
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+def time_to_reach(seconds, val_mse, level):
+    """First time the curve reaches `level` (log-MSE interpolated linearly in time), or None."""
+    # BEGIN SOLUTION
+    if val_mse[0] <= level:
+        return float(seconds[0])
+    for i in range(1, len(val_mse)):
+        if val_mse[i] <= level:
+            a, b = math.log(val_mse[i - 1]), math.log(val_mse[i])
+            frac = (a - math.log(level)) / (a - b)
+            return float(seconds[i - 1] + frac * (seconds[i] - seconds[i - 1]))
+    return None
+    # END SOLUTION
+
+
+def speedup(curves, seed, fast="rEFH", slow="RTRBM", margin=1.25):
+    """(level, slow model's time to reach it / fast model's) for one seed's saved runs."""
+    # BEGIN SOLUTION
+    c_fast = next(c for c in curves if c.model == fast and c.seed == seed)
+    c_slow = next(c for c in curves if c.model == slow and c.seed == seed)
+    level = margin * max(c_fast.val_mse[-1], c_slow.val_mse[-1])
+    times = [time_to_reach(c.seconds, c.val_mse, level) for c in (c_fast, c_slow)]
+    return level, times[1] / times[0]
+    # END SOLUTION
+
+
+# %%
+for seed in sorted({c.seed for c in curves if c.model == "RTRBM"}):
+    level, ratio = speedup(curves, seed)
+    print(f"seed {seed}: level {level * 1e4:.2f}e-4 rad², RTRBM / rEFH time to reach it "
+          f"{ratio:.1f}x")
+
+# %% [markdown]
+# In every seed the rEFH reaches a level that both models reach many times sooner than the
+# RTRBM. The ratio is a property of the two training protocols as run here (one thread, the
+# paper settings), and the uniform-epoch approximation of the time axis still applies.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["check"]
+@check("local-bptt-time-to-level")
+def _():
+    t, m = [10.0, 20.0, 30.0], [1e-2, 1e-3, 1e-4]
+    cases = [(1e-3, 20.0), (math.sqrt(1e-2 * 1e-3), 15.0), (1e-2, 10.0), (1e-5, None)]
+    for level, expected in cases:
+        got = time_to_reach(t, m, level)
+        ok = got is None if expected is None else (
+            got is not None and math.isclose(got, expected, rel_tol=1e-9))
+        assert ok, f"level {level:.2e}: got {got}, expected {expected}"
+    for seed in (0, 1, 2):
+        _, ratio = speedup(curves, seed)
+        assert ratio > 2, f"seed {seed}: the rEFH should reach the level much sooner ({ratio:.2f}x)"
+
+
+# %% tags=["hidden-check", "remove-cell"]
+@check("local-bptt-time-to-level", hidden=True)
+def _():
+    t, m = [0.0, 4.0, 8.0, 12.0], [1.0, 0.5, 2.0, 0.1]    # not monotone: the first crossing
+    got = time_to_reach(t, m, 0.25)
+    assert got is not None and math.isclose(got, 8 + 4 * math.log(8) / math.log(20)), (
+        f"first crossing of 0.25: got {got}")
+    assert math.isclose(time_to_reach(t, m, 0.5), 4.0), "reaching the level exactly counts"
+    assert time_to_reach(t, m, 0.05) is None, "a level never reached gives None"
+    level, ratio = speedup(curves, 0, fast="rVAE", slow="rVAE-BPTT", margin=1.5)
+    c = {x.model: x for x in curves if x.seed == 0}
+    assert math.isclose(level, 1.5 * max(c["rVAE"].val_mse[-1], c["rVAE-BPTT"].val_mse[-1]))
+    want = (time_to_reach(c["rVAE-BPTT"].seconds, c["rVAE-BPTT"].val_mse, level)
+            / time_to_reach(c["rVAE"].seconds, c["rVAE"].val_mse, level))
+    assert math.isclose(ratio, want, rel_tol=1e-9), f"rVAE pair: {ratio}, expected {want}"
+
+
+# %% [markdown]
+# ```{exercise} BPTT's memory, counted tensor by tensor
+# :label: local-bptt-memory
+# :nonumber:
+#
+# **★★ · 25 min · auto-graded**
+#
+# The benchmark measured memory with the profiler. Count it instead: what autograd keeps for
+# the backward pass is the set of tensors saved during the forward pass, which
+# `torch.autograd.graph.saved_tensors_hooks(pack, unpack)` lets you see (`pack` is called with
+# each saved tensor and returns what is stored; `unpack` hands it back). Write
+# `peak_saved_bytes(model, y, eps, rule)` that runs one rVAE update on `y` (shape `(T, B, 15)`)
+# from $u_0 = 0$ with the noise `eps` (shape `(T, B, 2)`, step $t$ scored by
+# `model.score(y[t], u_prev, eps[t])`), back-propagates the summed step losses (each
+# `out.loss.mean()`), and returns the largest number of bytes saved for backward that are
+# alive at once, counting each tensor once (key: `data_ptr()` and size) and leaving out the
+# parameters; clear the model's gradients at the end (`model.zero_grad()`). The three rules of
+# the chapter:
+#
+# - `"streamed"`: back-propagate each step's loss at once, with $u_{t-1}$ detached (a step's
+#   saved tensors die with its backward pass);
+# - `"batched"`: compute $u_1, \dots, u_{T-1}$ without a graph, then score all $T$ steps in
+#   one call (`score` accepts `(T, B, ·)` inputs) and back-propagate once;
+# - `"bptt"`: keep the graph through $u_{t-1}$, back-propagate the sum once.
+#
+# Then write `memory_exponent(rule, T_values)`, the slope of $\log(\text{bytes})$ against
+# $\log T$ on the first `T` steps of 8 sequences of `y_align`. Expected: 0, 1 and 1.
+# ```
+
+# %% [markdown]
+# ```{solution-start} local-bptt-memory
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+def peak_saved_bytes(model, y, eps, rule):
+    """Peak bytes saved for backward (parameters excluded) during one rVAE update."""
+    # BEGIN SOLUTION
+    params = {p.data_ptr() for p in model.parameters()}
+    alive, peak = {}, 0
+
+    def pack(t):
+        nonlocal peak
+        if t.data_ptr() not in params:
+            alive[(t.data_ptr(), t.numel() * t.element_size())] = t.numel() * t.element_size()
+            peak = max(peak, sum(alive.values()))
+        return t
+
+    T, B = y.shape[:2]
+    u = torch.zeros(B, eps.shape[-1])
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        if rule == "streamed":
+            for t in range(T):
+                out = model.score(y[t], u, eps[t])
+                out.loss.mean().backward()
+                alive.clear()                                # this step's graph is gone
+                u = out.u.detach()
+        elif rule == "batched":
+            with torch.no_grad():
+                u_prev = [u]
+                for t in range(T - 1):
+                    u_prev.append(model.score(y[t], u_prev[-1], eps[t]).u)
+            model.score(y, torch.stack(u_prev), eps).loss.mean(1).sum().backward()
+        elif rule == "bptt":
+            loss = 0.0
+            for t in range(T):
+                out = model.score(y[t], u, eps[t])
+                loss = loss + out.loss.mean()
+                u = out.u
+            loss.backward()
+        else:
+            raise ValueError(f"unknown rule {rule!r}")
+    model.zero_grad()
+    return peak
+    # END SOLUTION
+
+
+def memory_exponent(rule, T_values=(10, 20, 40, 80)):
+    """Slope of log(peak saved bytes) against log T for one rule (8 sequences of y_align)."""
+    # BEGIN SOLUTION
+    model = rvae_at_init()
+    log_T, log_bytes = [], []
+    for T in T_values:
+        y = y_align[:T, :8].float()
+        eps = torch.randn(T, 8, model.config.n_latent,
+                          generator=make_generator(SEED, "book/local_vs_bptt/exercise-memory"))
+        log_T.append(math.log(T))
+        log_bytes.append(math.log(peak_saved_bytes(model, y, eps, rule)))
+    x, b = torch.tensor(log_T), torch.tensor(log_bytes)
+    x = x - x.mean()
+    return float((x * (b - b.mean())).sum() / (x * x).sum())
+    # END SOLUTION
+
+
+# %%
+mem_model = rvae_at_init()
+for rule in ("streamed", "batched", "bptt"):
+    kb = [peak_saved_bytes(mem_model, y_align[:T, :8].float(), torch.zeros(T, 8, 2), rule) / 1e3
+          for T in (10, 80)]
+    print(f"{rule:8s}: exponent {memory_exponent(rule):+.3f}; {kb[0]:.0f} kB at T = 10, "
+          f"{kb[1]:.0f} kB at T = 80 (8 sequences): "
+          f"{(kb[1] - kb[0]) / 70 / 8:.2f} kB more per step and sequence")
+
+# %% [markdown]
+# The streamed local update keeps one step's tensors, whatever $T$; the batched local update
+# and BPTT keep all $T$ steps' tensors, at nearly the same cost per step and sequence (printed
+# above).
+# The count agrees with the profiler's picture: the local rule permits constant memory, and
+# only the streamed way of computing it gets it.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["check"]
+@check("local-bptt-memory")
+def _():
+    slopes = {rule: float(memory_exponent(rule)) for rule in ("streamed", "batched", "bptt")}
+    assert abs(slopes["streamed"]) < 0.05, f"streamed: exponent {slopes['streamed']:.3f}, not 0"
+    for rule in ("batched", "bptt"):
+        assert abs(slopes[rule] - 1) < 0.05, f"{rule}: exponent {slopes[rule]:.3f}, not 1"
+
+
+# %% tags=["hidden-check", "remove-cell"]
+@check("local-bptt-memory", hidden=True)
+def _():
+    model = rvae_at_init()
+    y = y_align[:30, :3].float()
+    eps = torch.zeros(30, 3, 2)
+    b = {rule: peak_saved_bytes(model, y, eps, rule) for rule in ("streamed", "batched", "bptt")}
+    one = peak_saved_bytes(model, y[:1], eps[:1], "bptt")
+    assert peak_saved_bytes(model, y[:1], eps[:1], "streamed") == one, "T = 1: rules coincide"
+    assert b["streamed"] == one, "streamed: the peak is one step's tensors"
+    assert 25 * one < b["bptt"] < 35 * one, f"BPTT over 30 steps: {b['bptt']} bytes, one {one}"
+    assert b["batched"] <= b["bptt"], "the batched update keeps no more than BPTT"
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters()), (
+        "leave the model's gradients at zero (model.zero_grad())")
+
+
+# %% [markdown]
+# ```{exercise} The through-time term on its own
+# :label: local-bptt-through-time
+# :nonumber:
+#
+# **★★ · 30 min · auto-graded**
+#
+# The page computed $\nabla_{\text{local}}$ and $\nabla_{\text{BPTT}}$ and compared them; the
+# difference, $\sum_t \frac{\partial \ell_t}{\partial u_{t-1}} \frac{d u_{t-1}}{d\theta}$, was
+# never computed by itself. Compute it with one backward pass: let
+# $g_t = \partial \ell_t / \partial u_{t-1}$ at fixed $u_{t-1}$ (a number for each entry of
+# $u_{t-1}$, computed with `torch.autograd.grad` and then held constant), and differentiate the
+# surrogate
+#
+# $$
+# J(\theta) = \sum_t g_t^\top\, u_{t-1}(\theta),
+# $$
+#
+# in which $u_{t-1}$ keeps its whole graph through the earlier steps. Write
+# `through_time_term(model, y, eps)` for the rVAE (u_0 = 0, $\ell_t$ = `out.loss.mean()`, noise
+# `eps` as in the previous exercise) that returns $\nabla_\theta J$ as a list of tensors in the
+# order of the model's trainable parameters (zeros where $J$ does not depend on a parameter).
+# The check adds it to the library's $\nabla_{\text{local}}$
+# (`tlr.evaluation.gradients.local_and_bptt_gradients`, with the noise stream the page used)
+# and compares the sum with the library's $\nabla_{\text{BPTT}}$, and the cosines with
+# `gradient_alignment`. Which parameters does the term leave untouched, and why?
+# ```
+
+# %% [markdown]
+# ```{solution-start} local-bptt-through-time
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+def through_time_term(model, y, eps):
+    """∇_θ Σ_t g_tᵀ u_{t-1}(θ), g_t = ∂ℓ_t/∂u_{t-1} held constant: ∇_BPTT - ∇_local."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    # BEGIN SOLUTION
+    u = torch.zeros(y.shape[1], eps.shape[-1])                # u_0 = 0, with the graph below
+    J = 0.0
+    for t in range(y.shape[0]):
+        u_fixed = u.detach().requires_grad_()
+        g_t, = torch.autograd.grad(model.score(y[t], u_fixed, eps[t]).loss.mean(), u_fixed)
+        J = J + (g_t * u).sum()                               # g_t is constant: no graph
+        u = model.score(y[t], u, eps[t]).u                    # u_t through the whole chain
+    if not (torch.is_tensor(J) and J.requires_grad):          # T = 1: u_0 is data, no term
+        return [torch.zeros_like(p) for p in params]
+    grads = torch.autograd.grad(J, params, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
+    # END SOLUTION
+
+
+# %%
+tt_model = rvae_at_init()
+y_tt = y_align[:8, :4].float()
+eps_tt = torch.randn((*y_tt.shape[:2], 2), generator=make_generator(0, "gradient_alignment"))
+term = through_time_term(tt_model, y_tt, eps_tt)
+g_loc, g_bp = local_and_bptt_gradients(tt_model, y_tt)
+tt_names = [n for n, p in tt_model.named_parameters() if p.requires_grad]
+for n, a, b, c in zip(tt_names, g_loc, g_bp, term, strict=True):
+    print(f"{n:18s} |local| {a.norm():7.3f}   |through-time term| {c.norm():7.3f}   "
+          f"|local + term - BPTT| / |BPTT| {(a + c - b).norm() / b.norm():.1e}")
+
+# %% [markdown]
+# The term is zero for every decoder parameter (`gen_*`): $u_{t-1} = \nu_{t-1}$ is the
+# encoder's output, so it depends on the encoder's parameters only. For the encoder the
+# term is as large as the local gradient, as the page's cosines suggested. With one extra
+# forward pass per step, the surrogate gives the whole through-time term from one backward
+# pass; the same trick gives the RTRBM's BPTT term in {doc}`harmoniums`.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["check"]
+def _through_time_reference(T, B, seed):
+    model = rvae_at_init()
+    y = y_align[:T, seed:seed + B].float()
+    eps = torch.randn((T, B, 2), generator=make_generator(0, "gradient_alignment"))
+    local, bptt = local_and_bptt_gradients(model, y)          # the same noise stream
+    return model, y, eps, local, bptt
+
+
+@check("local-bptt-through-time")
+def _():
+    model, y, eps, local, bptt = _through_time_reference(8, 4, 0)
+    term = through_time_term(model, y, eps)
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert len(term) == len(names), f"{len(term)} tensors, expected {len(names)}"
+    for n, a, b, c in zip(names, local, bptt, term, strict=True):
+        assert tuple(c.shape) == tuple(b.shape), f"{n}: shape {tuple(c.shape)}"
+        err = float((a + c - b).norm() / b.norm())
+        assert err < 1e-5, f"{n}: |local + term - BPTT| / |BPTT| = {err:.1e}"
+    lib = gradient_alignment(model, y)
+    for n, a, c in zip(names, local, term, strict=True):
+        assert math.isclose(cosine(a, a + c), lib[n], abs_tol=1e-5), f"{n}: cosine differs"
+
+
+# %% tags=["hidden-check", "remove-cell"]
+@check("local-bptt-through-time", hidden=True)
+def _():
+    model, y, eps, local, bptt = _through_time_reference(5, 2, 6)
+    term = through_time_term(model, y, eps)
+    for a, b, c in zip(local, bptt, term, strict=True):
+        assert float((a + c - b).norm()) <= 1e-5 * float(b.norm()) + 1e-7, "local + term ≠ BPTT"
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert all(not c.any() for n, c in zip(names, term, strict=True) if n.startswith("gen_")), (
+        "the decoder's term must be exactly zero")
+    one = through_time_term(model, y[:1], eps[:1])            # T = 1: no past, no term
+    assert all(not c.any() for c in one), "T = 1: the term must be zero"
+
+
+# %% [markdown]
+# ````{exercise} A BPTT twin for the rEFH
+# :label: local-bptt-refh-twin
+# :nonumber:
+#
+# **★★★ · 10–20 h · open research question, not auto-graded**
+#
+# The chapter could not measure the poster's central comparison at the level of gradients: the
+# rEFH's contrastive-divergence update is not the gradient of a function one could
+# differentiate through time, so the library has no "rEFH-BPTT". Build one. A starting
+# point: the rEFH's hidden means follow the mean-field recursion
+# $u_t = \sigma(W_u u_{t-1} + W_y y_t + b_x)$ of the RTRBM, and its CD statistic at step $t$
+# plays the role of $\partial \ell_t / \partial \eta_t$. Add the RTRBM's adjoint
+# (`tlr.models.trbm.bptt_term`) to the rEFH's update, with the statistic of the joint model,
+# and ask: (1) how far is the rEFH's update from this twin's, as a cosine along training, in
+# the style of the alignment figure; (2) does the twin train to a lower error, or faster, on
+# the population-code data; (3) does the answer change for longer memory (the balls data of
+# the later chapters)? The poster's claim predicts that the twin buys little.
+#
+# Expected outcome: not known; the chapter does not measure it. One difficulty to settle
+# first: the joint model reconstructs $u_{t-1}$ as well as $y_t$, so its statistic has a part
+# for the $u_{t-1}$ units, which the conditional RTRBM lacks; decide whether the twin's
+# adjoint carries it.
+# ````
+#
+# ````{solution} local-bptt-refh-twin
+# :class: dropdown
+#
+# A sketch of the measurement, given an `update_twin(model, y)` that writes the twin's descent
+# direction to `p.grad` (the rEFH's `update` plus the adjoint term):
+#
+# ```python
+# def twin_alignment(model, y):
+#     model.zero_grad()
+#     model.update(y)                   # the rEFH's own rule: the local direction
+#     local = [p.grad.clone() for p in model.parameters()]
+#     model.zero_grad()
+#     update_twin(model, y)             # the same CD samples (reseed the generator), + adjoint
+#     twin = [p.grad.clone() for p in model.parameters()]
+#     return cos(torch.cat([g.flatten() for g in local]), torch.cat([g.flatten() for g in twin]))
+# ```
+#
+# Track it with an `evaluate` callback during `fit`, as `AlignmentTracker` does, on a fixed
+# batch and with the CD samples drawn from the same generator state for both rules (otherwise
+# the cosine measures CD noise). Then train the twin with `fit` and compare validation curves
+# on the time axis of the last section, over several seeds. Note that the rEFH makes one update
+# per step on `window=1`; the twin needs windows of several steps (truncated BPTT), whose
+# length is a new hyperparameter to report.
+# ````
 
 # %% [markdown]
 # ## Further reading

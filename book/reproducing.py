@@ -65,7 +65,7 @@ from IPython.display import Markdown, display
 from tlr import results
 from tlr.poster import TABLE_1, TABLE_2
 from tlr.sweep import (Sweep, format_markdown, grid_path, load_grid, plot_summary, run_sweep,
-                       summarize, t_quantile)
+                       summarize, summary_rows, t_quantile)
 
 T_START = time.perf_counter()
 plt.rcParams["figure.dpi"] = 110
@@ -197,11 +197,10 @@ print("interval() equals summarize()'s on every row")
 
 # %%
 def paper_rows(experiment: str, metric: str = "mse") -> list[dict]:
-    """summarize()'s rows of the saved paper-preset runs with default settings. Times of one
-    seed may differ between two files (KF-1 is fitted in two), scores may not."""
-    summary = summarize(results.root() / experiment, metric, agree=metric == "mse")
-    return [r for r in summary["experiments"][experiment]
-            if r["preset"] == "paper" and r["setting"] == "defaults"]
+    """The rows of the saved paper-preset runs with default settings. Times of one seed may
+    differ between two files (KF-1 is fitted in two), scores may not."""
+    return list(summary_rows(results.root() / experiment, experiment, preset="paper",
+                             metric=metric, agree=metric == "mse").values())
 
 
 table1 = paper_rows("ppc")
@@ -426,8 +425,7 @@ def seeds_needed(sd: float, half_width: float) -> int:
 
 
 # %%
-refh = next(r for r in summarize(results.root() / "ppc")["experiments"]["ppc"]
-            if r["model"] == "rEFH" and r["preset"] == "paper" and r["setting"] == "defaults")
+refh = summary_rows(results.root() / "ppc", "ppc", preset="paper")["rEFH"]
 print(f"rEFH: sd {refh['sd']:.2e} over {refh['n']} seeds -> "
       f"{seeds_needed(refh['sd'], 0.02 * refh['mean'])} seeds for ±2 % of the mean")
 

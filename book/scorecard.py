@@ -58,7 +58,7 @@ from matplotlib.ticker import NullFormatter
 
 from tlr import results
 from tlr.poster import TABLES
-from tlr.sweep import summarize
+from tlr.sweep import summary_rows
 
 T_START = time.perf_counter()
 plt.rcParams["figure.dpi"] = 110
@@ -92,9 +92,9 @@ def paper_runs(experiment: str) -> dict[str, dict]:
 def by_seed(runs: dict[str, dict], metric: str = "mse") -> dict[str, dict[int, float]]:
     """{model: {seed: metric}}, through tlr.sweep.summarize (one value per seed and model).
     A score found twice must agree; a time may not (KF-1 is fitted in two files of a seed)."""
-    table = summarize(list(runs.values()), metric, agree=metric == "mse")["experiments"]
-    return {r["model"]: dict(zip(r["seeds"], r["values"], strict=True))
-            for rows in table.values() for r in rows}
+    experiment = next(iter(runs.values()))["experiment"]
+    rows = summary_rows(list(runs.values()), experiment, metric=metric, agree=metric == "mse")
+    return {m: dict(zip(r["seeds"], r["values"], strict=True)) for m, r in rows.items()}
 
 
 PPC_RUNS, BALLS_RUNS = paper_runs("ppc"), paper_runs("balls")

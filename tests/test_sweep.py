@@ -25,6 +25,7 @@ from tlr.sweep import (  # noqa: E402
     run_sweep,
     set_axes,
     summarize,
+    summary_rows,
     t_quantile,
 )
 
@@ -355,6 +356,8 @@ def test_summarize_saved_ppc_runs(capsys, tmp_path):
     assert main(["summarize", str(ROOT / "results/ppc"), "--json", str(js),
                  "--markdown", str(md)]) == 0
     printed = capsys.readouterr().out
+    assert summary_rows(ROOT / "results/ppc", "ppc", preset="paper") == paper
+    assert summary_rows(ROOT / "results/ppc", "balls") == {}
     refh = paper["rEFH"]
     assert f"| paper | defaults | rEFH | {','.join(map(str, refh['seeds']))} | {refh['n']} |" \
         in printed

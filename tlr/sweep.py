@@ -101,7 +101,8 @@ if TYPE_CHECKING:
     import submitit
 
 __all__ = ["Run", "Sweep", "grid_names", "grid_path", "load_grid", "set_axes", "run_one",
-           "make_executor", "run_sweep", "t_quantile", "summarize", "format_markdown",
+           "make_executor", "run_sweep", "t_quantile", "summarize", "summary_rows",
+           "format_markdown",
            "plot_summary"]
 
 MANIFEST = "sweep.json"
@@ -570,6 +571,16 @@ def summarize(source: Any, metric: str = "mse", *, agree: bool = True) -> dict:
             "model": model, "seeds": seeds, "values": values, "n": n, "mean": mean, "sd": sd,
             "ci95": ci, "failed": sorted(g["failed"] - set(seeds))})
     return {"metric": metric, "experiments": experiments}
+
+
+def summary_rows(source: Any, experiment: str, *, preset: str | None = None,
+                 setting: str = "defaults", metric: str = "mse",
+                 agree: bool = True) -> dict[str, dict]:
+    """:func:`summarize`'s rows of one experiment, preset (None: any) and setting, by model:
+    ``summary_rows(tlr.results.root() / "ppc", "ppc", preset="paper")["rEFH"]["values"]``."""
+    rows = summarize(source, metric, agree=agree)["experiments"].get(experiment, [])
+    return {r["model"]: r for r in rows
+            if (preset is None or r["preset"] == preset) and r["setting"] == setting}
 
 
 def format_markdown(summary: dict) -> str:
