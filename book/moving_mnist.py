@@ -42,10 +42,9 @@
 # - the finding: at the sizes a CPU affords, the rVAE learns where the digits are but not
 #   where they are going, and its generated digits stand still.
 #
-# **Prerequisites.** {doc}`Recurrent VAE <rvae>` (the rVAE, the TVAE and late fusion),
-# {doc}`Bouncing balls <balls>` (the one-step prediction protocol and ORDER 0) and
-# {doc}`Local vs BPTT <local_vs_bptt>` (the rVAE-BPTT). The symbols are those of the
-# {doc}`notation <notation>` page.
+# **Prerequisites.** {doc}`Recurrent VAE <rvae>` (the rVAE, the TVAE, the rVAE-BPTT and late
+# fusion) and {doc}`Bouncing balls <balls>` (the one-step prediction protocol and ORDER 0). The
+# symbols are those of the {doc}`notation <notation>` page.
 #
 # **Run time.** About a minute and a half on one CPU core. Live: the data, the loss checks,
 # ORDER 0 and a small rVAE (a few hundred updates on 32 × 32 frames) with its rollouts and

@@ -129,9 +129,11 @@ print(f"live setting: {LIVE.vae.n_epochs} epochs of {LIVE.vae.n_traj} trajectori
 #
 # $$
 # \hat p(x_t) = \mathcal N(0, I), \qquad
-# \hat p(u_{t-1} \mid x_t) = \mathcal N\big(\mu_u(x_t), \Sigma_u\big), \qquad
-# \hat p(y_t \mid x_t) = \text{the observation model}.
+# \hat p(u_{t-1} \mid x_t) = \mathcal N\big(\mu_u(x_t), \Sigma_u\big),
 # $$
+#
+# and $\hat p(y_t \mid x_t)$, the observation model (Poisson counts here, Bernoulli pixels for
+# video).
 #
 # The recognition model infers $x_t$ from both,
 # $\check q(x_t \mid u_{t-1}, y_t) = \mathcal N(\nu_t, \Upsilon_t)$ with a diagonal $\Upsilon_t$,

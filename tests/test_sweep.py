@@ -247,7 +247,9 @@ def test_grid_union_of_blocks_and_bad_values(tmp_path, capsys):
 def test_committed_grids():
     """sweeps/*.yaml: valid, and what their names promise."""
     t1, t2 = load_grid(ROOT / "sweeps/table1.yaml"), load_grid(ROOT / "sweeps/table2.yaml")
-    assert (t1.experiment, t1.preset, t1.models, t1.seeds) == ("ppc", "paper", ppc.MODELS,
+    # the poster's rows: rVAE-β (a variant of ours) runs in the PPC experiment, not in Table 1
+    table1 = tuple(m for m in ppc.MODELS if m != "rVAE-β")
+    assert (t1.experiment, t1.preset, t1.models, t1.seeds) == ("ppc", "paper", table1,
                                                                (0, 1, 2, 3, 4))
     assert (t2.experiment, t2.preset, t2.models, t2.seeds) == ("balls", "paper", balls.MODELS,
                                                                (0, 1, 2))

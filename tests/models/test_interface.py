@@ -28,6 +28,7 @@ SMALL = {
     "RTRBM": dict(n_obs=6, n_hidden=5, obs_type="bernoulli", n_cd_steps=2),
     "rVAE": dict(n_obs=6, n_latent=2, n_units=8, likelihood="bernoulli"),
     "rVAE-BPTT": dict(n_obs=6, n_latent=2, n_units=8, likelihood="bernoulli"),
+    "rVAE-β": dict(n_obs=6, n_latent=2, n_units=8, likelihood="bernoulli"),
     "TVAE": dict(n_obs=6, n_latent=2, n_units=8, likelihood="bernoulli"),
     "TVAE-BPTT": dict(n_obs=6, n_latent=2, n_units=8, likelihood="bernoulli"),
     "conv rVAE": dict(image_size=8, channels=(2,), n_latent=2, n_units=8),
@@ -38,8 +39,8 @@ SMALL = {
 
 def test_small_configs_cover_the_registry():
     assert set(SMALL) == set(MODELS)
-    assert list(MODELS) == ["rEFH", "TRBM", "RTRBM", "rVAE", "rVAE-BPTT", "TVAE", "TVAE-BPTT",
-                            "conv rVAE", "conv rVAE-BPTT", "conv TVAE"]
+    assert list(MODELS) == ["rEFH", "TRBM", "RTRBM", "rVAE", "rVAE-BPTT", "rVAE-β", "TVAE",
+                            "TVAE-BPTT", "conv rVAE", "conv rVAE-BPTT", "conv TVAE"]
 
 
 def _build(name, seed=0):

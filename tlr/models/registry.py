@@ -30,6 +30,15 @@ class Entry(NamedTuple):
     cls: type[RecurrentModel]
     config: type  # the frozen dataclass the class takes
     fixed: dict[str, Any]  # config fields the name decides (e.g. bptt=True for "-BPTT")
+    defaults: dict[str, Any] = {}  # config defaults the name chooses (overridable)  # noqa: RUF012
+
+
+# rVAE-β: the rVAE with 3 latents (a position on the ring plus a velocity) and a KL
+# weight β that warms up from 0.25 to 0.9 over the first 6000 updates (60 of the quick preset's
+# 120 epochs): a low β makes a latent that carries its own past (velocity) pay early, a final
+# β < 1 keeps it paying; see tlr.models.rvae.RVAEConfig and the rVAE-β notes there.
+RVAE_BETA: dict[str, Any] = {"n_latent": 3, "kl_weight": 0.9, "kl_warmup": 6000,
+                             "kl_weight0": 0.25, "free_bits": 0.0, "likelihood": "poisson"}
 
 
 MODELS: dict[str, Entry] = {
@@ -38,6 +47,7 @@ MODELS: dict[str, Entry] = {
     "RTRBM": Entry(RTRBM, TRBMConfig, {}),
     "rVAE": Entry(RVAE, RVAEConfig, {"bptt": False}),
     "rVAE-BPTT": Entry(RVAE, RVAEConfig, {"bptt": True}),
+    "rVAE-β": Entry(RVAE, RVAEConfig, {"bptt": False}, RVAE_BETA),
     "TVAE": Entry(TVAE, TVAEConfig, {"bptt": False}),
     "TVAE-BPTT": Entry(TVAE, TVAEConfig, {"bptt": True}),
     # the convolutional versions for video frames (Moving MNIST)
@@ -56,7 +66,7 @@ def build_model(name: str, generator: torch.Generator | None = None,
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
-    cls, cfg_cls, fixed = MODELS[name]
+    cls, cfg_cls, fixed, defaults = MODELS[name]
     valid = {f.name for f in dataclasses.fields(cfg_cls)}
     unknown = sorted(set(config) - valid)
     if unknown:
@@ -65,12 +75,18 @@ def build_model(name: str, generator: torch.Generator | None = None,
     clash = {k: v for k, v in config.items() if k in fixed and v != fixed[k]}
     if clash:
         raise ValueError(f"{name} fixes {fixed}, got {clash}")
-    return cls(cfg_cls(**{**config, **fixed}), generator=generator)
+    return cls(cfg_cls(**{**defaults, **config, **fixed}), generator=generator)
 
 
 def registry_name(model: RecurrentModel) -> str:
-    """The :data:`MODELS` key that builds ``model`` (what checkpoints record)."""
-    for key, (cls, _, fixed) in MODELS.items():
+    """The :data:`MODELS` key that builds ``model`` (what checkpoints record): its own
+    ``name`` where that is a key that fits, else the first entry whose class and fixed fields
+    fit."""
+    own = MODELS.get(getattr(model, "name", None))
+    if own is not None and type(model) is own.cls and all(
+            getattr(model.config, k) == v for k, v in own.fixed.items()):
+        return model.name
+    for key, (cls, _, fixed, _) in MODELS.items():
         if type(model) is cls and all(getattr(model.config, k) == v for k, v in fixed.items()):
             return key
     raise ValueError(f"{type(model).__name__} is not in the model registry")

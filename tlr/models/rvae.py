@@ -31,6 +31,20 @@ Choices the poster leaves open (Sources §7.2), as found on LTI-PPC (the rVAE ch
   definite state. Filtering starts from the state consistent with y_1 alone (``warm_start``).
 * Likelihood for counts: Poisson; "multinomial" scores only the shape of the population
   response (the part that carries position when the gain varies per step, Sources §2.5).
+
+rVAE-β (``kl_weight``, ``kl_warmup``, ``kl_weight0``, ``free_bits``). The per-step loss
+β KL(q(x_t | u_{t-1}, y_t) ‖ N(0, I)) - E_q[log p̂(u_{t-1} | x_t) + log p̂(y_t | x_t)] is a β-VAE
+objective: the Lagrangian of "least distortion D = -E log p̂(u, y | x) at rate R = KL", whose
+optimum sits where -dD/dR = β, with q* ∝ p(x) [p̂(u | x) p̂(y | x)]^{1/β}; β = 1 is the ELBO.
+A feature enters x_t only if it buys more than β nats of distortion per nat of rate. Velocity
+buys almost nothing for y_t (which reports position) or for the position part of u_{t-1}
+(≤ 0.03 nats/step against ~3 nats/step of KL), so at β = 1 the rVAE stays first order. But a
+latent coordinate that x_t *copies* from u_{t-1} is repaid by -log p̂(u_{t-1} | x_t) about as
+much as it costs in KL: at β = 1 such a memory is neutral, so both "no velocity anywhere" and
+"velocity in every u" are fixed points of the local rule. β < 1 prices rate below distortion and
+makes the memory pay (1 - β) KL per step; starting low (``kl_weight0``) puts the optimiser in
+the second-order basin, and a final β just under 1 keeps the velocity without rewarding much
+other self-sustaining memory (a low final β fills the latent with drift and loses position).
 """
 
 from __future__ import annotations
@@ -93,11 +107,28 @@ class RVAEConfig:
     u_mode: str = "mean"  # u_{t-1} = ν_{t-1} ("mean", Sources §7.3) or a posterior "sample"
     warm_start: int = 10  # filter(): u_0 = fixed point of ν = enc(y_1, ν), this many iterations
     bptt: bool = False  # rVAE-BPTT: keep the gradient through u_{t-1}
+    # rVAE-β: the training loss weights the KL term by β, loss = β KL + nll_u + nll_y
+    # (a β-VAE; β = 1 is the ELBO). β ramps linearly from ``kl_weight0`` to ``kl_weight`` over
+    # the first ``kl_warmup`` updates (0: β = ``kl_weight`` throughout). ``free_bits`` > 0: the
+    # KL of each latent dimension, averaged over the batch, counts at least that many nats.
+    kl_weight: float = 1.0
+    kl_warmup: int = 0
+    kl_weight0: float = 0.0
+    free_bits: float = 0.0
 
     def __post_init__(self) -> None:
         _check_common(self)
         if not self.sigma_u > 0:
             raise ValueError(f"sigma_u must be > 0, got {self.sigma_u}")
+        check_int("kl_warmup", self.kl_warmup, 0)
+        for name in ("kl_weight", "kl_weight0", "free_bits"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    @property
+    def beta_vae(self) -> bool:
+        """Whether the training loss differs from the negative ELBO (β ≠ 1, warm-up, free bits)."""
+        return self.kl_weight != 1.0 or self.kl_warmup > 0 or self.free_bits > 0
 
 
 def mlp(n_in: int, n_units: int, n_out: int, n_layers: int = 2) -> nn.Sequential:
@@ -154,6 +185,7 @@ def scale_tril(raw: torch.Tensor, n: int, log_scale: float | torch.Tensor = 0.0)
 class StepOutput(NamedTuple):
     u: torch.Tensor  # (…, B, n_latent) u_t handed to the next step (ν_t, or a sample)
     loss: torch.Tensor  # (…, B) negative ELBO of (u_{t-1}, y_t) per sequence = kl + nll_u + nll_y
+    # (rVAE-β: β kl + nll_u + nll_y, see RVAEConfig.kl_weight)
     nu: torch.Tensor  # (…, B, n_latent) posterior mean
     logvar: torch.Tensor  # (…, B, n_latent) posterior log-variance (diagonal Υ)
     kl: torch.Tensor  # (…, B) KL(q(x_t | ·) ‖ prior)
@@ -171,6 +203,8 @@ class RVAE(RecurrentModel):
         self._build_common()
         self._build_u_model()
         self._init_linear(generator)
+        if getattr(self.config, "kl_warmup", 0) > 0:  # the β schedule's clock (checkpointed)
+            self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))
 
     def _build_u_model(self) -> None:
         """p̂(u_{t-1} | x_t): μ_u(x), and under "cond" the Cholesky factor of Σ_u(x)."""
@@ -209,7 +243,31 @@ class RVAE(RecurrentModel):
 
     @property
     def name(self) -> str:
-        return "rVAE-BPTT" if self.config.bptt else "rVAE"
+        if self.config.bptt:
+            return "rVAE-BPTT"
+        return "rVAE-β" if getattr(self.config, "beta_vae", False) else "rVAE"
+
+    def kl_weight(self) -> float:
+        """β of the current update: ``kl_weight0`` → ``kl_weight`` linearly over ``kl_warmup``
+        updates, then ``kl_weight`` (1 for models without the option: the ELBO)."""
+        c = self.config
+        beta = getattr(c, "kl_weight", 1.0)
+        if getattr(c, "kl_warmup", 0) > 0:
+            frac = min(1.0, int(self.n_updates) / c.kl_warmup)
+            beta = c.kl_weight0 + (beta - c.kl_weight0) * frac
+        return beta
+
+    def _kl_term(self, kl: torch.Tensor, nu: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        """β KL per sequence, with free bits: each latent dimension's batch-mean KL counts at
+        least ``free_bits`` nats (the gradient of a dimension under its floor is zero)."""
+        c = self.config
+        fb = getattr(c, "free_bits", 0.0)
+        if fb > 0:
+            kl_dim = kl_divergence(Normal(nu, std), Normal(torch.zeros_like(nu), 1.0))
+            mean_dim = kl_dim.mean(-2, keepdim=True)  # batch mean, per step and dimension
+            # per sequence: a dimension under its floor contributes its share of the floor
+            kl = torch.where(mean_dim < fb, fb + 0 * kl_dim, kl_dim).sum(-1)
+        return self.kl_weight() * kl
 
     def initial_state(self, batch: int) -> torch.Tensor:
         """u_0 = 0."""
@@ -285,7 +343,11 @@ class RVAE(RecurrentModel):
         x = nu + std * eps  # reparameterised sample of q(x_t | u_{t-1}, y_t)
         kl, nll_u, nll_y = self._terms(y_t, u_prev, x, nu, std)
         u = nu if self.config.u_mode == "mean" else x
-        return StepOutput(u, kl + nll_u + nll_y, nu, logvar, kl, nll_u, nll_y)
+        if getattr(self.config, "beta_vae", False):  # rVAE-β: β KL (+ free bits)
+            loss = self._kl_term(kl, nu, std) + nll_u + nll_y
+        else:  # the negative ELBO
+            loss = kl + nll_u + nll_y
+        return StepOutput(u, loss, nu, logvar, kl, nll_u, nll_y)
 
     def step(self, y_t: torch.Tensor, u_prev: torch.Tensor,
              generator: torch.Generator | None = None) -> StepOutput:
@@ -459,6 +521,8 @@ class RVAE(RecurrentModel):
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()}")
         loss.backward()
+        if hasattr(self, "n_updates"):
+            self.n_updates += 1
         return Update(u.detach(), loss.detach())
 
     def parameter_groups(self) -> dict[str, tuple[str, ...]]:
