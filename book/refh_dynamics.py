@@ -219,8 +219,8 @@ val_mse = {
 HARMONIUMS = ("rEFH", "TRBM", "RTRBM")
 paper_runs = [run for name in tlr.results.available("ppc/*")
               if (run := tlr.results.load(name)).get("preset") == "paper"
-              and not run.get("overrides") and "rVAE" not in run.get("results", {})
-              and "TVAE" not in run.get("results", {})
+              and not run.get("overrides")
+              and not any("VAE" in m for m in run.get("results", {}))
               and any(m in run.get("results", {})
                       for m in ("ORDER 0", "KF-1", "KF-2", "KF-true", *HARMONIUMS))]
 curves = {"rEFH, quick (Adam), seed 0": (hist.epochs, hist.metric)}
