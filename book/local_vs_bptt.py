@@ -344,7 +344,8 @@ for p in PAIRS:
     assert loc[1] <= 1.5 * loc[0]
     assert bp[1] > 5 * bp[0]               # BPTT: grows with T (x10 in T)
     for i, T in enumerate((10, 100)):      # BPTT peaks: the saved file's, to 1 %
-        assert math.isclose(bp[i], pairs[p]["bptt"]["peak_mb"][Ts.index(T)], rel_tol=0.01)
+        saved_mb = pairs[p]["bptt"]["peak_mb"][Ts.index(T)]
+        assert math.isclose(bp[i], saved_mb, rel_tol=0.01), (p, T, bp[i], saved_mb)
 print("live: local flat, BPTT growing; the BPTT peaks equal the saved ones")
 
 # %% [markdown]

@@ -56,6 +56,7 @@ then memory is measured (on CPU: one unprofiled update for RSS, one profiled upd
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import resource
@@ -157,6 +158,7 @@ def _profiled_peak_bytes(fn: Callable[[], None]) -> int:
     """Peak live bytes of CPU tensors allocated while ``fn`` runs (torch.profiler events)."""
     from torch.profiler import ProfilerActivity, profile
 
+    gc.collect()  # garbage of earlier work freed inside the window would lower the peak
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
