@@ -122,7 +122,7 @@ print(f"{len(table1_grid.runs())} runs: {len(table1_grid.models)} models × "
 out = Path(tempfile.mkdtemp(prefix="tlr-sweep-"))
 small = Sweep("ppc", "quick", models=("ORDER 0", "KF-1"), seeds=(0, 1))
 t0 = time.perf_counter()
-manifest = run_sweep(small, out, "local", jobs=2)
+manifest = run_sweep(small, out, "local", jobs=2, progress=False)  # no widget in the page
 print(f"{manifest['counts']} in {time.perf_counter() - t0:.0f} s")
 print(sorted(p.name for p in out.glob("*.json")))
 
