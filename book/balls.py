@@ -68,7 +68,6 @@ if "google.colab" in sys.modules:
 # in the page, checks it against the library, and loads the saved runs through `tlr.results`.
 
 # %% tags=["exercise-setup"]
-import re
 import tempfile
 
 import matplotlib.pyplot as plt
@@ -76,6 +75,7 @@ import torch
 import torch.nn.functional as F
 from IPython.display import HTML, Markdown, display
 
+from tlr.provenance import short_command, short_commit
 import tlr.results
 from tlr.data.balls import BallsConfig, frames_to_images, order0_mse, simulate_balls
 from tlr.evaluation.prediction import one_step_mse, one_step_predictions, rollout
@@ -556,9 +556,8 @@ display(Markdown("\n".join(rows)))
 # Provenance of the saved runs (collapsed in the book).
 for stem, res in saved.items():
     p = res["provenance"]
-    command = re.sub(r"^\S*tlr/__main__\.py", "python -m tlr", p["command"])
-    command = re.sub(r"--(checkpoint-dir|json) \S+", r"--\1 …", command)  # no local paths
-    print(f"{stem}: git {p['git'][:12]}, {p['device']}, started {p['started'][:10]}\n    {command}")
+    print(f"{stem}: git {short_commit(p['git'])}, {p['device']}, started {p['started'][:10]}"
+          f"\n    {short_command(p['command'])}")
 
 # %% [markdown]
 # Two references put these numbers in scale: ORDER 0, and a blank frame (predicting every
@@ -812,9 +811,8 @@ assert levers["medium_rtrbm_h800_seed0"]["details"]["RTRBM"]["mse_from_previous_
 # Provenance of the lever runs (collapsed in the book).
 for stem, res in levers.items():
     p = res["provenance"]
-    command = re.sub(r"^\S*tlr/__main__\.py", "python -m tlr", p["command"])
-    command = re.sub(r"--(checkpoint-dir|json) \S+", r"--\1 …", command)
-    print(f"{stem}: git {p['git'][:12]}, {p['device']}, {p['wall_s'] / 60:.0f} min\n    {command}")
+    print(f"{stem}: git {short_commit(p['git'])}, {p['device']}, {p['wall_s'] / 60:.0f} min"
+          f"\n    {short_command(p['command'])}")
 
 # %% [markdown]
 # Capacity is the strongest lever: with 800 hidden units, at a sixth of the authors' updates and

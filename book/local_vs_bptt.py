@@ -83,7 +83,6 @@ if "google.colab" in sys.modules:
 import json
 import math
 import os
-import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,6 +91,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
+from tlr.provenance import short_command, short_commit
 import tlr.results
 from tlr.bench import PAIRS, format_bptt_table, run_bptt
 from tlr.evaluation import torus_mse
@@ -195,13 +195,12 @@ print(format_bptt_table(bench))
 
 # %% tags=["hide-input"]
 # Provenance of the benchmark (collapsed in the book).
-load = ", ".join(f"{x:.1f}" for x in prov["load_avg_1m_start_end"])
-print(f"{'benchmarks/results/bptt.json' if SAVED_BENCH else 'live run'}: git {prov['git']}, "
+print(f"{'benchmarks/results/bptt.json' if SAVED_BENCH else 'live run'}: "
+      f"git {short_commit(prov['git'])}, "
       f"torch {prov['torch']}, {prov['device']}")
 print(f"started {prov['started']}, batch {prov['batch']}, {prov['ms']}, "
-      f"isolated processes: {prov['isolated_processes']}, 1-min load average at start/end: {load}")
-command = re.sub(r"^\S*tlr/__main__\.py", "python -m tlr", prov["command"])  # no local paths
-print(f"command: {command}")
+      f"isolated processes: {prov['isolated_processes']}")
+print(f"command: {short_command(prov['command'])}")
 
 # %%
 STYLE = {("rVAE", "local"): dict(color="C0", ls="-", label="rVAE (local, streamed)"),

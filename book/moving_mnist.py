@@ -71,7 +71,6 @@ if "google.colab" in sys.modules:
 
 # %% tags=["exercise-setup"]
 import math
-import re
 import tempfile
 import time
 
@@ -80,6 +79,7 @@ import torch
 import torch.nn.functional as F
 from IPython.display import HTML, Markdown, display
 
+from tlr.provenance import short_command
 import tlr.results
 from tlr.data.moving_mnist import (
     MovingMNISTConfig,
@@ -776,10 +776,7 @@ HTML(animate_frames(side_by_side([p.reshape(-1, side64, side64) for p in panels6
 # %% tags=["hide-input"]
 def command(prov: dict) -> str:
     """The run's command line, as one would type it in a checkout."""
-    cmd = re.sub(r"^\S*tlr/__main__\.py", "python -m tlr", prov["command"])
-    cmd = re.sub(r" --checkpoint-dir \S+", "", cmd)
-    cmd = re.sub(r"--json \S*/([^/ ]+)$", lambda m: f"--json results/mnist/{m[1]}", cmd)
-    return re.sub(r"--models (.+?) --seed", r'--models "\1" --seed', cmd)
+    return short_command(prov["command"], json="results/mnist/{name}", checkpoint_dir=None)
 
 
 live_cmd = ('python -m tlr run mnist --preset quick --models "ORDER 0,rVAE" --seed 0 '

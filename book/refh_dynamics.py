@@ -77,6 +77,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
+from tlr.provenance import short_commit
 import tlr.results
 from tlr.evaluation import torus_mse, wrap_error
 from tlr.evaluation.order import gap_slope, lag_steps, velocity_r2, withhold
@@ -549,7 +550,7 @@ prov = ["| seed | models | git commit | torch | device | started (UTC) | wall s 
 for pr in sorted(paper_runs, key=lambda pr: (pr["seed"], pr["provenance"]["started"])):
     p = pr["provenance"]
     prov.append(f"| {pr['seed']} | {', '.join(pr['results'])} "
-                f"| `{p['git'][:7]}{'-dirty' if 'dirty' in p['git'] else ''}`"
+                f"| `{short_commit(p['git'])}`"
                 f" | {p['torch']} | {p['device']} | {p['started']} | {p['wall_s']:.0f} |")
 display(Markdown(
     "Provenance of the saved runs\n\n" + "\n".join(prov) + "\n\n"

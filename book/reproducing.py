@@ -53,7 +53,6 @@ if "google.colab" in sys.modules:
 # %% tags=["exercise-setup"]
 import json
 import math
-import re
 import statistics
 import tempfile
 import time
@@ -62,6 +61,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
+from tlr.provenance import short_command
 from tlr import results
 from tlr.poster import TABLE_1, TABLE_2
 from tlr.sweep import (Sweep, format_markdown, grid_path, load_grid, plot_summary, run_sweep,
@@ -89,8 +89,7 @@ name = results.available("ppc/seeds_3_4/*rEFH_seed3*")[0]
 run = results.load(name)
 shown = {k: v for k, v in run.items() if k != "details"}
 # the output path is the machine's own: shorten it
-shown["provenance"] = {**run["provenance"], "command": re.sub(
-    r"--json \S+", "--json …", run["provenance"]["command"])}
+shown["provenance"] = {**run["provenance"], "command": short_command(run["provenance"]["command"])}
 print(name)
 print(json.dumps(shown, indent=1, ensure_ascii=False))
 

@@ -77,7 +77,6 @@ if "google.colab" in sys.modules:
 # %% tags=["exercise-setup"]
 import math
 import os
-import re
 import statistics
 import tempfile
 import time
@@ -88,6 +87,7 @@ import torch
 from IPython.display import Markdown, display
 from torch.distributions import kl_divergence
 
+from tlr.provenance import short_command, short_commit
 import tlr.results
 from tlr.diagrams import draw_model
 from tlr.evaluation import torus_mse, wrap_error
@@ -95,7 +95,7 @@ from tlr.evaluation.order import gap_slope, lag_steps, velocity_r2, withhold
 from tlr.evaluation.readout import com_readout
 from tlr.experiments.common import checkpoint_path
 from tlr.experiments.ppc import PRESETS, epoch_data, run, test_data, train_data
-from tlr.filters import LDSParams, fit_kf, kf_states, run_kf
+from tlr.filters import fit_kf, kf_states, run_kf
 from tlr.filters.baselines import centred_observations
 from tlr.models import load_model
 from tlr.models.rvae import RVAE, RVAEConfig
@@ -738,11 +738,10 @@ rows = ["| file | seed | git | started | wall time (min) | command |",
         "|---|---:|---|---|---:|---|"]
 for run_name, res in runs.items():
     p = res["provenance"]
-    command = re.sub(r"^\S*tlr/__main__\.py", "python -m tlr", p["command"])  # no local paths
-    command = re.sub(r"--json \S*", f"--json results/{run_name}.json", command)
-    command = re.sub(r"--checkpoint-dir \S*", "--checkpoint-dir runs/ckpt", command)
-    command = re.sub(r"--models (.*?) --seed", r'--models "\1" --seed', command)
-    rows.append(f"| `{run_name}` | {res['seed']} | `{p['git'][:8]}` | {p['started'][:10]} | "
+    command = short_command(p["command"], json=f"results/{run_name}.json",
+                            checkpoint_dir="runs/ckpt")
+    rows.append(f"| `{run_name}` | {res['seed']} | `{short_commit(p['git'])}` | "
+                f"{p['started'][:10]} | "
                 f"{p.get('wall_s', float('nan')) / 60:.1f} | `{command}` |")
 display(Markdown("\n".join(rows)))
 

@@ -47,7 +47,6 @@ if "google.colab" in sys.modules:
 # computed by our code are the poster's own, which `tlr.poster` holds verbatim.
 
 # %%
-import re
 import statistics
 import time
 from collections import Counter
@@ -56,6 +55,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 from matplotlib.ticker import NullFormatter
 
+from tlr.provenance import short_command, short_commit
 from tlr import results
 from tlr.poster import TABLES
 from tlr.sweep import summary_rows
@@ -67,7 +67,7 @@ plt.rcParams["figure.dpi"] = 110
 # experiment, rad²) and Table 2 (bouncing balls, one-step prediction MSE per pixel, clamped
 # Gibbs sampling), rows in the poster's order.
 POSTER = {name: dict(table) for name, table in TABLES.items()}
-print(f"{len(results.available())} saved runs in {results.root()}")
+print(f"{len(results.available())} saved runs (tlr.results)")
 
 # %% [markdown]
 # ## The saved runs
@@ -635,8 +635,7 @@ assert second_half["encoder"] < 0.6 and refh_rtrbm_time > 5
 
 # %% tags=["hide-cell"]
 def short(command: str) -> str:
-    command = re.sub(r"^\S*tlr/__main__\.py", "python -m tlr", command)
-    command = re.sub(r"(--json|--checkpoint-dir) \S+", r"\1 …", command)
+    command = short_command(command)
     return command if len(command) <= 110 else command[:109] + "…"
 
 
@@ -648,7 +647,7 @@ for name in results.available():
         continue
     prov = run["provenance"]
     rows.append(f"| `{name}` | {run.get('preset', '—')} | {run.get('seed', '—')} | "
-                f"`{prov['git'][:7]}{'-dirty' if prov['git'].endswith('-dirty') else ''}` | "
+                f"`{short_commit(prov['git'])}` | "
                 f"{prov['started'][:16].replace('T', ' ')} | `{short(prov['command'])}` |")
 display(Markdown("\n".join(rows)))
 

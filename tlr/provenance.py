@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,8 @@ import torch
 
 import tlr
 
-__all__ = ["git_revision", "device_name", "provenance", "find_results"]
+__all__ = ["git_revision", "device_name", "provenance", "find_results", "short_commit",
+           "short_command"]
 
 
 def git_revision(path: str | Path | None = None) -> str:
@@ -60,3 +62,23 @@ def find_results(sub: str, start: str | Path | None = None) -> Path | None:
         if (d / sub).is_dir():
             return d / sub
     return None
+
+
+def short_commit(git: str) -> str:
+    """A recorded ``git`` value for a table: the short hash, and whether the checkout had
+    local changes (:func:`git_revision`'s suffix)."""
+    rev, _, suffix = git.partition("-")
+    return rev[:7] + (" + local changes" if suffix else "")
+
+
+def short_command(command: str, json: str | None = "…", checkpoint_dir: str | None = "…") -> str:
+    """A recorded command as one types it in a checkout: ``python -m tlr ...`` instead of the
+    machine's path to ``tlr/__main__.py``, ``--models`` quoted, and the ``--json`` and
+    ``--checkpoint-dir`` paths replaced by ``json`` and ``checkpoint_dir`` (None: the option is
+    dropped; ``{name}`` stands for the original file name). Other absolute paths become "…"."""
+    cmd = re.sub(r"^\S*tlr/__main__\.py", "python -m tlr", command)
+    for flag, value in (("json", json), ("checkpoint-dir", checkpoint_dir)):
+        cmd = re.sub(rf" --{flag} (\S+)", lambda m, f=flag, v=value: "" if v is None else
+                     f" --{f} " + v.format(name=Path(m[1]).name), cmd)
+    cmd = re.sub(r"(?<=[=\s])/\S+", "…", cmd)  # any other absolute path (e.g. a checkpoint)
+    return re.sub(r"--models ([^\"].*?)(?= --|$)", r'--models "\1"', cmd)

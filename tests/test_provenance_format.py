@@ -1,0 +1,27 @@
+"""How the chapters show a recorded provenance: tlr.provenance.short_commit / short_command."""
+
+from tlr.provenance import short_command, short_commit
+
+RAW = ("/tmp/tlr-run/tlr/__main__.py run ppc --preset paper --models ORDER 0,KF-1 --seed 0 "
+       "--checkpoint-dir /work/main/runs/ckpt --json /work/main/results/ppc/paper_seed0.json")
+
+
+def test_short_commit_marks_local_changes():
+    assert short_commit("0123456789abcdef") == "0123456"
+    assert short_commit("0123456789abcdef-dirty") == "0123456 + local changes"
+    assert short_commit("unknown (tlr 0.1.0, not a git checkout)") == "unknown"
+
+
+def test_short_command_has_no_machine_paths():
+    assert short_command(RAW) == ('python -m tlr run ppc --preset paper --models "ORDER 0,KF-1" '
+                                  '--seed 0 --checkpoint-dir … --json …')
+    assert short_command(RAW, json="results/ppc/{name}", checkpoint_dir=None) == (
+        'python -m tlr run ppc --preset paper --models "ORDER 0,KF-1" --seed 0 '
+        "--json results/ppc/paper_seed0.json")
+    quoted = 'python -m tlr run ppc --models "KF-1,rEFH" --seed 1'
+    assert short_command(quoted) == quoted
+
+
+def test_short_command_hides_other_absolute_paths():
+    raw = "results/balls/chain_starts.py --seed 0 --checkpoint rEFH, CD-25=/tmp/exp/a.pt"
+    assert short_command(raw) == "results/balls/chain_starts.py --seed 0 --checkpoint rEFH, CD-25=…"
