@@ -342,10 +342,10 @@ for p in PAIRS:
     # can come out up to ~20 % low (memory freed during the update counts against it).
     assert loc[1] <= 1.5 * loc[0]
     assert bp[1] > 5 * bp[0]               # BPTT: grows with T (x10 in T)
-    for i, T in enumerate((10, 100)):      # BPTT peaks: the saved file's, to 1 %
-        saved_mb = pairs[p]["bptt"]["peak_mb"][Ts.index(T)]
-        assert math.isclose(bp[i], saved_mb, rel_tol=0.01), (p, T, bp[i], saved_mb)
-print("live: local flat, BPTT growing; the BPTT peaks equal the saved ones")
+    for i, T in enumerate((10, 100)):      # BPTT peaks: the saved file's (fresh processes),
+        saved_mb = pairs[p]["bptt"]["peak_mb"][Ts.index(T)]  # or up to ~20 % low in-process
+        assert 0.8 * saved_mb <= bp[i] <= 1.01 * saved_mb, (p, T, bp[i], saved_mb)
+print("live: local flat, BPTT growing; the BPTT peaks match the saved ones (in-process: ≤ 20 % low)")
 
 # %% [markdown]
 # ## How far is the local gradient from the BPTT gradient?
