@@ -268,13 +268,19 @@ def test_committed_grids():
     assert hid.models == ("rEFH",) and hid.preset == "paper" and hid.seeds == (0, 1, 2)
     widths = [int(s["refh.n_hidden"]) for s in hid.settings()]
     assert min(widths) == 15 and max(widths) == 960
-    for g in (dyn, hid):
+    pilot = load_grid(ROOT / "sweeps/hidden_pilot.yaml")
+    assert pilot.seeds == (0,) and pilot.preset == "paper"
+    # three learning-rate scales per width, x1 being the paper's own schedule
+    m0s = {s["refh.optim.m0"] for s in pilot.settings()}
+    paper_m0 = ",".join(f"{x:g}" for x in ppc.PRESETS["paper"].refh.optim.m0)
+    assert len(m0s) == 3 and paper_m0 in m0s
+    for g in (dyn, hid, pilot):
         g.runs()  # every override key and value is valid
 
 
 def test_shipped_grids_by_name(tmp_path):
     """``--grid table1`` finds sweeps/table1.yaml (tlr/_grids when installed); a file wins."""
-    assert grid_names() == ["dynamics", "hidden", "table1", "table2"]
+    assert grid_names() == ["dynamics", "hidden", "hidden_pilot", "table1", "table2"]
     assert grid_path("table1") == grid_path("table1.yaml") == ROOT / "sweeps/table1.yaml"
     assert load_grid("table2") == load_grid(ROOT / "sweeps/table2.yaml")
     mine = tmp_path / "table1.yaml"
