@@ -274,19 +274,27 @@ def test_committed_grids():
     m0s = {s["refh.optim.m0"] for s in pilot.settings()}
     paper_m0 = ",".join(f"{x:g}" for x in ppc.PRESETS["paper"].refh.optim.m0)
     assert len(m0s) == 3 and paper_m0 in m0s
-    for g in (dyn, hid, pilot):
+    dyn_pilot = load_grid(ROOT / "sweeps/dynamics_pilot.yaml")
+    # the same two extra scales at every point of the dynamics grid (x1 is the grid itself)
+    points = {tuple(sorted((k, v) for k, v in s.items() if k != "refh.optim.m0"))
+              for s in dyn_pilot.settings()}
+    assert points == {tuple(sorted(s.items())) for s in settings}
+    assert {s["refh.optim.m0"] for s in dyn_pilot.settings()} == m0s - {paper_m0}
+    for g in (dyn, hid, pilot, dyn_pilot):
         g.runs()  # every override key and value is valid
 
 
 def test_shipped_grids_by_name(tmp_path):
     """``--grid table1`` finds sweeps/table1.yaml (tlr/_grids when installed); a file wins."""
-    assert grid_names() == ["dynamics", "hidden", "hidden_pilot", "table1", "table2"]
+    assert grid_names() == ["dynamics", "dynamics_pilot", "hidden", "hidden_pilot", "table1",
+                            "table2"]
     assert grid_path("table1") == grid_path("table1.yaml") == ROOT / "sweeps/table1.yaml"
     assert load_grid("table2") == load_grid(ROOT / "sweeps/table2.yaml")
     mine = tmp_path / "table1.yaml"
     mine.write_text("experiment: balls\n")
     assert load_grid(mine).experiment == "balls"
-    with pytest.raises(UsageError, match=r"no grid file 'tabel1'.*shipped: dynamics, hidden"):
+    with pytest.raises(UsageError,
+                       match=r"no grid file .tabel1.*shipped: dynamics, dynamics_pilot, hidden"):
         load_grid("tabel1")
     with pytest.raises(UsageError, match="no grid file"):
         load_grid(tmp_path / "missing.yaml")
