@@ -29,7 +29,9 @@
 # recognition model fuses $u_{t-1}$ only *after* encoding $y_t$. It then trains the rVAE and its
 # transition-only control, the TVAE, on the population-code data of {doc}`lti_ppc`, asks the
 # question of {doc}`refh_dynamics` (which order of dynamics did each learn?), and compares the
-# rVAE with its BPTT twin, the rVAE-BPTT.
+# rVAE with its BPTT twin, the rVAE-BPTT. Finally it prices the KL term below 1, the
+# rVAE-β, and reads saved paper-scale runs in which the rVAE becomes a second-order filter in
+# some seeds.
 #
 # **What you will learn**
 #
@@ -44,7 +46,10 @@
 # - an information budget that accounts for why the joint objective gives a two-dimensional
 #   VAE almost no reason to carry a velocity;
 # - what BPTT does to the same objective: the encoder learns to make its own past easy to
-#   reconstruct.
+#   reconstruct;
+# - what a KL weight $\beta < 1$ does to the loss (a rate–distortion Lagrangian instead of a
+#   likelihood bound) and to the information budget, and how far a warmed-up $\beta$ takes the
+#   rVAE towards second-order dynamics, seed by seed.
 #
 # **Prerequisites.** {doc}`The LTI system <lti_ppc>` (the data, KF-1, KF-2, KF-true and the
 # centre-of-mass readout), {doc}`Harmoniums <harmoniums>` (the rEFH and its local rule),
@@ -52,12 +57,13 @@
 # acquaintance with variational autoencoders ({ref}`Kingma & Welling 2014 <ref-kingma2014>`).
 # The symbols are those of the {doc}`notation <notation>` page.
 #
-# **Run time.** About a minute on one CPU core, exercises included (under two minutes of wall
-# time on a busy machine). The rVAE and the TVAE are trained live for 24 epochs, a fifth of the
-# `quick` preset's 120 (about 20 s each); the tables at paper scale (240 epochs, several
-# minutes per model and seed) are loaded from saved runs through `tlr.results`. The text says which
-# numbers are live and which are loaded. `TLR_FULL=1` trains the live models at the full
-# `quick` preset instead (about 7 min).
+# **Run time.** About a minute and a half on one CPU core, exercises included. The rVAE and the
+# TVAE are trained live for 24 epochs, a fifth of the `quick` preset's 120 (about 20 s each); the
+# tables at paper scale (240 epochs, several minutes per model and seed), the rVAE-β's included,
+# are loaded from saved runs through `tlr.results`, and only the Kalman filters they are compared
+# with are refitted (about 20 s for five seeds). The text says which numbers are live and which
+# are loaded. `TLR_FULL=1` trains the live models at the full `quick` preset instead (about
+# 7 min).
 #
 # > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of the
 # > appendix {ref}`Sources and protocols <sources>`, which traces every setting to its primary source.
@@ -97,7 +103,8 @@ from tlr.experiments.common import checkpoint_path
 from tlr.experiments.ppc import PRESETS, epoch_data, run, test_data, train_data
 from tlr.filters import fit_kf, kf_states, run_kf
 from tlr.filters.baselines import centred_observations
-from tlr.models import load_model
+from tlr.models import build_model, load_model
+from tlr.models.registry import RVAE_BETA
 from tlr.models.rvae import RVAE, RVAEConfig
 from tlr.models.tvae import TVAE, TVAEConfig
 from tlr.poster import TABLE_1
@@ -177,8 +184,9 @@ plt.show()
 # below). In code:
 
 # %%
-def rvae_step_loss(model: RVAE, y_t, u_prev, eps):
-    """ℓ_t per sequence (B,) and the posterior mean ν_t, for given standard normal noise eps."""
+def rvae_step_terms(model: RVAE, y_t, u_prev, eps):
+    """(KL, -log p(u_{t-1} | x_t), -log p(y_t | x_t)) per sequence (B,) and the posterior
+    mean ν_t, for given standard normal noise eps."""
     h = model.rec_y(torch.log1p(y_t))                         # h_t = enc(y_t): never sees u
     nu, logvar = model.rec_head(torch.cat([h, u_prev], -1)).chunk(2, -1)   # late fusion
     logvar = logvar.clamp(-12.0, 6.0)                         # log diag Υ_t, kept in range
@@ -187,6 +195,12 @@ def rvae_step_loss(model: RVAE, y_t, u_prev, eps):
     nll_u = -model.u_dist(x).log_prob(u_prev)                 # -log p(u_{t-1} | x_t)
     eta = model.gen_y(x).clamp(max=20.0)                      # log-rates η(x_t)
     nll_y = (eta.exp() - y_t * eta + torch.lgamma(y_t + 1)).sum(-1)   # -log Pois(y_t; e^η)
+    return kl, nll_u, nll_y, nu
+
+
+def rvae_step_loss(model: RVAE, y_t, u_prev, eps):
+    """ℓ_t per sequence (B,) and the posterior mean ν_t."""
+    kl, nll_u, nll_y, nu = rvae_step_terms(model, y_t, u_prev, eps)
     return kl + nll_u + nll_y, nu
 
 
@@ -618,7 +632,8 @@ assert nats_velocity < 0.01 * terms["kl"] and step < math.sqrt(mse["rVAE"])
 # > knew, including how it was moving; and its prior has no KL price per unit of information.
 # > That asymmetry, rather than the local rule, is the best account we have of why one learned
 # > second-order dynamics and the other did not; no VAE setting of the validation search let
-# > the velocity emerge.
+# > the velocity emerge. {ref}`A later section <rvae-second-order>` changes the price of the KL
+# > and finds one that does, in some seeds.
 
 # %% [markdown]
 # ## What BPTT does to the rVAE
@@ -792,10 +807,480 @@ display(Markdown(
 # > ORDER 0, with the rVAE clearly ahead of it; the TVAE of `tlr`, read as the transition-only
 # > control, learns the same first-order filter as the rVAE and is at least as good. Either the
 # > poster's TVAE is a different model ({ref}`Sources §7.4 <sources-7-4>` lists the
-# > alternatives) or it was trained differently; the poster does not say. And no rVAE here
-# > learns second-order dynamics. The verdicts on the poster's claims, with the evidence of the
-# > other chapters, are collected in the {doc}`scorecard`.
+# > alternatives) or it was trained differently; the poster does not say. And no rVAE trained
+# > on the poster's objective learns second-order dynamics here; the next section changes the
+# > objective. The verdicts on the poster's claims, with the evidence of the other chapters, are
+# > collected in the {doc}`scorecard`.
+
+# %% [markdown]
+# (rvae-second-order)=
+# ## A second-order rVAE: pricing the KL (rVAE-β)
 #
+# The information budget prices every nat the latent carries at one nat of reconstruction, the
+# ELBO's exchange rate, and at that rate a velocity does not pay. The rate is a choice. The
+# β-VAE of I. Higgins, L. Matthey, A. Pal, C. Burgess, X. Glorot, M. Botvinick, S. Mohamed and
+# A. Lerchner, [β-VAE: learning basic visual concepts with a constrained variational
+# framework](https://openreview.net/forum?id=Sy2fzU9gl) (ICLR 2017), weights the KL term by a
+# constant $\beta$. The **rVAE-β** of `tlr` does the same to the rVAE and keeps everything
+# else: the local rule, the Poisson likelihood, the learned $\Sigma_u$, the training data and the
+# optimiser. This section derives what the weight changes, checks the library's rVAE-β against
+# a loss written in the page, and reads its saved paper-scale runs seed by seed, with the plain
+# rVAE as the reference.
+#
+# ### The β-weighted loss
+#
+# Write the two parts of $\ell_t$ as a *distortion* and a *rate* (calligraphic letters, not the
+# Kalman filter's $R_t$):
+#
+# $$
+# \mathcal D_t = \mathbb E_{x_t \sim \check q}\big[-\log \hat p(u_{t-1}, y_t \mid x_t)\big]
+#   = \mathbb E_{x_t \sim \check q}\big[-\log \hat p(u_{t-1} \mid x_t)
+#     - \log \hat p(y_t \mid x_t)\big],
+# \qquad
+# \mathcal R_t = \mathrm{KL}\big(\check q(x_t \mid u_{t-1}, y_t)\,\big\|\,\hat p(x_t)\big),
+# $$
+#
+# where the pair's likelihood factorises because $U_{t-1}$ and $Y_t$ are conditionally
+# independent given $X_t$; the ELBO's step loss is $\ell_t = \mathcal D_t + \mathcal R_t$. The
+# rVAE-β weights the rate:
+#
+# $$
+# \ell_t^\beta = \mathcal D_t + \beta(n)\, \mathcal R_t,
+# \qquad
+# \beta(n) = \beta_{\text{start}} + (\beta_{\text{end}} - \beta_{\text{start}})
+#   \min\!\Big(1, \frac{n}{n_\beta}\Big),
+# $$
+#
+# where $n = 0, 1, \dots$ counts the updates made before the current one: $\beta$ rises linearly
+# from $\beta_{\text{start}}$ to $\beta_{\text{end}}$ over the first $n_\beta$ updates and then
+# stays at $\beta_{\text{end}}$ ($n_\beta = 0$ means a constant $\beta_{\text{end}}$). In
+# `RVAEConfig` these are `kl_weight0`, `kl_weight` and `kl_warmup`; the counter $n$ is the
+# model's buffer `n_updates`, which `update` advances and a checkpoint keeps. This $\beta$ is not
+# Adam's $\beta_1$, $\beta_2$. The terms are those of the loss written out above, $u_{t-1}$ is
+# still detached, and the state handed on is still $\nu_t$.
+#
+# **What the weight does to the bound.** Since $\mathcal R_t \ge 0$,
+# $\ell_t^\beta = \ell_t - (1 - \beta)\,\mathcal R_t \le \ell_t$ for $\beta \le 1$. The ELBO
+# guarantees $\ell_t \ge -\log \hat p(u_{t-1}, y_t)$, but $\ell_t^\beta$ can fall below that: for
+# $\beta < 1$ it is no longer a bound on the negative log-likelihood of the pair, and its minimum
+# is not a maximum-likelihood fit. It is the Lagrangian of a constrained problem, the least
+# distortion at a given rate,
+#
+# $$
+# \min_{\theta, \phi}\ \mathcal D_t \ \ \text{subject to}\ \ \mathcal R_t \le \mathcal R_0
+# \qquad\longrightarrow\qquad
+# \mathcal D_t + \beta\,(\mathcal R_t - \mathcal R_0),
+# $$
+#
+# with $\beta$ as the multiplier: at an optimum, one more nat of rate buys $\beta$ nats of
+# distortion, the slope of the rate–distortion curve. This is the reading of A. A. Alemi,
+# B. Poole, I. Fischer, J. V. Dillon, R. A. Saurous and K. Murphy,
+# [Fixing a broken ELBO](https://arxiv.org/abs/1711.00464) (ICML 2018), and the form of the
+# information bottleneck of N. Tishby, F. C. Pereira and W. Bialek,
+# [The information bottleneck method](https://arxiv.org/abs/physics/0004057) (1999). For fixed
+# decoders, completing the KL,
+# $\ell_t^\beta = \beta\,\mathrm{KL}\big(\check q \,\big\|\, \hat p(x_t)\,
+# \hat p(u_{t-1}, y_t \mid x_t)^{1/\beta} / Z\big) - \beta \log Z$, shows which recognition
+# model minimises it:
+#
+# $$
+# \check q^\ast(x_t) \propto \hat p(x_t)\,\big[\hat p(u_{t-1} \mid x_t)\,
+#   \hat p(y_t \mid x_t)\big]^{1/\beta},
+# $$
+#
+# the posterior with both likelihoods raised to the power $1/\beta > 1$. It trusts its evidence,
+# its own past $u_{t-1}$ included, more than Bayes' rule would.
+#
+# **The information budget at price $\beta$.** A feature is worth coding in $x_t$ when the
+# distortion it saves exceeds $\beta$ times the rate it costs. The budget above measured the first
+# kind of saving a velocity offers: what it predicts about the present and about the position
+# part of the past, a few hundredths of a nat per step against a KL of several nats per step for
+# the whole code. At any $\beta$ near 1 that does not pay. The second kind of saving is where
+# $\beta$ matters. A velocity has to be carried from step to step, and the previous state
+# $u_{t-1} = \nu_{t-1}$ already holds the previous velocity estimate, which barely changes in one
+# step. A coordinate $j$ of $x_t$ that copies it with posterior variance $\Upsilon_t^{jj}$ costs
+# about $I = -\frac12 \log \Upsilon_t^{jj}$ nats of rate (when its mean is spread like the
+# prior), and the $u$-decoder reads it back off $x_t$, which saves about the same $I$ nats of
+# $-\log \hat p(u_{t-1} \mid x_t)$. At $\beta = 1$ such a memory is neutral: the model gains
+# nothing by carrying a velocity and loses nothing by dropping it, so the local rule has a fixed
+# point without one, where the rVAEs above ended. At price $\beta$ the same memory
+# earns $(1 - \beta) I$ nats per step. Lowering $\beta$ lowers the price of a velocity, and of
+# every other memory.
+#
+# **Why a warm-up, and why three latents.** A low $\beta$ pays for any self-sustaining memory,
+# not only a correct one. The sharpened posterior $\check q^\ast$ leans on $u_{t-1}$ more than the
+# data warrant, the latent fills with a memory of its own past that drifts from the data (the
+# failure of a small fixed $\sigma_u$ described above), and the position estimate suffers. The
+# schedule uses a low $\beta$ only to get started: at $\beta_{\text{start}}$ carrying a velocity
+# pays well while the encoder is still forming; $\beta$ then rises towards 1, where the KL prices
+# drift almost as the ELBO does and the position regains its precision; and it stays at
+# $\beta_{\text{end}}$, just below 1, so that the velocity still earns
+# $(1 - \beta_{\text{end}}) I$. Annealing a KL weight is the practice of S. R. Bowman, L. Vilnis,
+# O. Vinyals, A. M. Dai, R. Jozefowicz and S. Bengio,
+# [Generating sentences from a continuous space](https://arxiv.org/abs/1511.06349) (CoNLL 2016),
+# who raise it from 0 to 1 so that a text VAE's decoder does not learn to ignore its latent;
+# here the end point stays below 1. The latent has three dimensions: the position on the ring
+# takes two (the plain rVAE's $n_x = 2$), and a velocity needs a third.
+#
+# The registry's setting, and where its warm-up ends in the two presets (an epoch has one update
+# per training window of each batch of trajectories):
+
+# %%
+beta_model = build_model("rVAE-β", generator=make_generator(SEED, "book/rvae/beta-init"),
+                         n_obs=ppc.n_neurons)                 # untrained, for the check below
+beta_cfg = beta_model.config
+assert beta_cfg == RVAEConfig(n_obs=ppc.n_neurons, **RVAE_BETA)
+
+
+def updates_per_epoch(preset) -> int:
+    """Adam updates per epoch of a PPC preset's VAEs: one per window of each trajectory batch."""
+    return preset.vae.T // preset.vae.window
+
+
+paper_preset = PRESETS["paper"]
+n_paper = paper_preset.vae.n_epochs * updates_per_epoch(paper_preset)
+display(Markdown(
+    f"$n_x = {beta_cfg.n_latent}$, $\\beta_{{\\text{{start}}}} = {beta_cfg.kl_weight0}$, "
+    f"$\\beta_{{\\text{{end}}}} = {beta_cfg.kl_weight}$, $n_\\beta = {beta_cfg.kl_warmup}$ "
+    f"updates, free bits {beta_cfg.free_bits} (off). The warm-up ends at epoch "
+    f"{beta_cfg.kl_warmup // updates_per_epoch(paper_preset)} of the `paper` preset's "
+    f"{paper_preset.vae.n_epochs} ({beta_cfg.kl_warmup / n_paper:.0%} of its {n_paper} updates) "
+    f"and at epoch {beta_cfg.kl_warmup // updates_per_epoch(quick)} of the `quick` preset's "
+    f"{quick.vae.n_epochs}."))
+
+# %% [markdown]
+# In code, the β-weighted step loss reuses the terms of `rvae_step_terms` above; only the weight
+# of the KL changes:
+
+# %%
+def beta_at(n: int, beta_start: float, beta_end: float, n_beta: int) -> float:
+    """β(n): linear from beta_start to beta_end over the first n_beta updates, then beta_end."""
+    if n_beta == 0:
+        return beta_end
+    return beta_start + (beta_end - beta_start) * min(1.0, n / n_beta)
+
+
+def rvae_beta_step_loss(model: RVAE, y_t, u_prev, eps, beta: float):
+    """ℓ_t^β = D_t + β R_t per sequence (B,), and ν_t."""
+    kl, nll_u, nll_y, nu = rvae_step_terms(model, y_t, u_prev, eps)
+    return nll_u + nll_y + beta * kl, nu
+
+
+def rvae_beta_window_loss(model: RVAE, y, u0, eps, beta: float):
+    """Σ_t ℓ_t^β over a window y (T, B, n_y) from u0, u_{t-1} detached, batch mean."""
+    u, total = u0, 0.0
+    for t in range(y.shape[0]):
+        loss_t, u = rvae_beta_step_loss(model, y[t], u.detach(), eps[t], beta)
+        total = total + loss_t
+    return total.mean()
+
+# %% [markdown]
+# We check it against the library on an untrained rVAE-β built with the registry's setting, on
+# the eight steps and six sequences used above, with the model's update counter set to the start
+# of the warm-up, its middle, its end and the end of paper-scale training. At the start we also
+# check the gradient of one update, which must advance the counter by one.
+
+# %%
+schedule = (beta_cfg.kl_weight0, beta_cfg.kl_weight, beta_cfg.kl_warmup)
+u0_beta = beta_model.start_state(y_win[0])
+eps_beta = torch.randn((*y_win.shape[:2], beta_cfg.n_latent), generator=gen())
+rows = ["| update $n$ | paper epoch | $\\beta(n)$, page | `kl_weight()`, library | "
+        "$\\sum_t \\ell_t^\\beta$, page | page $-$ library |", "|---:|---:|---:|---:|---:|---:|"]
+for n in (0, beta_cfg.kl_warmup // 2, beta_cfg.kl_warmup, n_paper):
+    beta_model.n_updates.fill_(n)
+    beta = beta_at(n, *schedule)
+    assert math.isclose(beta_model.kl_weight(), beta, rel_tol=1e-12)
+    page = rvae_beta_window_loss(beta_model, y_win, u0_beta, eps_beta, beta)
+    lib, _ = beta_model.sequence_loss(y_win, u0_beta, gen())
+    torch.testing.assert_close(page, lib)
+    rows.append(f"| {n} | {n / updates_per_epoch(paper_preset):.0f} | {beta:.4f} | "
+                f"{beta_model.kl_weight():.4f} | {page.item():.3f} | {(page - lib).item():+.0e} |")
+    if n == 0:  # one library update: the page's gradient, and the clock moves on
+        grads = torch.autograd.grad(page, list(beta_model.parameters()))
+        beta_model.zero_grad()
+        beta_model.update(y_win, u0_beta, gen())
+        assert int(beta_model.n_updates) == 1
+        for mine, p in zip(grads, beta_model.parameters(), strict=True):
+            torch.testing.assert_close(mine, p.grad)
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# The page's $\beta(n)$ and loss agree with the library's at every point of the schedule, and so
+# does the gradient of an update.
+#
+# ### Five seeds at paper scale (loaded)
+#
+# The rVAE-β was trained with the `paper` preset (240 epochs, the same data, optimiser and
+# learning-rate decay as the plain rVAE) on the five seeds of Table 1, each run with KF-1 and
+# KF-true on the same test set. Its runs record the velocity probe of the section "Which order
+# was learned?" (`velocity_r2` in each file's details). Next to them: KF-1, the plain rVAE and
+# the rEFH from the Table 1 runs above, and the gain-aware KF-1 of "Where the advantage over KF-1
+# comes from", refitted here on each seed's training set (a few seconds per seed). The target
+# for a second-order rVAE is a velocity $R^2 \ge 0.5$ **and** a test MSE below KF-1's, on the
+# same seed.
+
+# %%
+R2_TARGET = 0.5
+beta_files = {name: tlr.results.load(name) for name in tlr.results.available("ppc/rvae_beta/*")}
+beta_paper = {r["seed"]: r for r in beta_files.values()
+              if r["preset"] == "paper" and not r["overrides"]}
+beta_variants = [r for r in beta_files.values() if r["preset"] == "paper" and r["overrides"]]
+beta_quick = {r["seed"]: r for r in beta_files.values() if r["preset"] == "quick"}
+seeds = sorted(beta_paper)
+assert paper_preset.lti == lti and paper_preset.ppc == ppc  # the same data model as above
+for s, r in beta_paper.items():
+    assert r["details"]["rVAE-β"]["updates"] == n_paper
+    # the same test set and the same EM fit as the Table 1 runs: the same KF-1 error
+    assert math.isclose(r["results"]["KF-1"]["mse"], seed_mse["KF-1"][s], rel_tol=1e-9)
+    assert r["results"]["rVAE-β"]["mse"] == seed_mse["rVAE-β"][s]   # what summary_rows read
+
+
+def gain_aware_kf1_mse(seed: int) -> float:
+    """Test MSE of the gain-aware KF-1 on a paper seed, Q re-tuned on its training set as above."""
+    tr, te = train_data(paper_preset, seed), test_data(paper_preset, seed)
+    params = fit_kf(tr.y, 1, lti, ppc, n_iter=paper_preset.em_max_iter, tol=paper_preset.em_tol,
+                    generator=make_generator(seed, "ppc/em1-init")).params
+    assert math.isclose(torus_mse(run_kf(params, te.y, lti, ppc), te.position, ppc.period),
+                        seed_mse["KF-1"][seed], rel_tol=1e-6)  # the saved KF-1, refitted
+
+    def aware(q: float, y: torch.Tensor) -> torch.Tensor:
+        return run_kf(params._replace(Q=torch.full_like(params.Q, q)), y, lti, ppc,
+                      gain_aware=True)
+
+    grid = (params.Q[0, 0].item() * torch.logspace(-1, 1.5, 11)).tolist()
+    fit_mse = [torus_mse(aware(q, tr.y), tr.position, ppc.period) for q in grid]
+    best = min(range(len(grid)), key=fit_mse.__getitem__)
+    assert 0 < best < len(grid) - 1                           # not at the edge of the grid
+    return torus_mse(aware(grid[best], te.y), te.position, ppc.period)
+
+
+seed_rows = {}
+for s in seeds:
+    r = beta_paper[s]
+    seed_rows[s] = {"KF-1": seed_mse["KF-1"][s], "KF-1 + R_t": gain_aware_kf1_mse(s),
+                    "rVAE": seed_mse["rVAE"][s], "rVAE-β": r["results"]["rVAE-β"]["mse"],
+                    "rEFH": seed_mse["rEFH"][s], "KF-true": r["results"]["KF-true"]["mse"],
+                    "r2": r["details"]["rVAE-β"]["velocity_r2"],
+                    "r2 KF-1": r["details"]["KF-1"]["velocity_r2"],
+                    "r2 KF-true": r["details"]["KF-true"]["velocity_r2"],
+                    "train_s": r["results"]["rVAE-β"]["train_s"]}
+
+
+def target_mark(r2: float, mse_model: float, mse_kf1: float) -> str:
+    misses = [what for what, ok in (("R²", r2 >= R2_TARGET), ("MSE", mse_model < mse_kf1))
+              if not ok]
+    return "✓" if not misses else "✗ " + " and ".join(misses)
+
+
+MSE_COLS = ("KF-1", "KF-1 + R_t", "rVAE", "rVAE-β", "rEFH", "KF-true")
+rows = ["| seed | " + " | ".join(MSE_COLS) + " | velocity $R^2$, rVAE-β | rVAE-β training "
+        "(min) | target met |", "|---:|" + "---:|" * (len(MSE_COLS) + 2) + ":---:|"]
+for s, d in seed_rows.items():
+    rows.append(f"| {s} | " + " | ".join(fmt(d[c]) for c in MSE_COLS)
+                + f" | {d['r2']:.2f} | {d['train_s'] / 60:.1f} | "
+                + target_mark(d["r2"], d["rVAE-β"], d["KF-1"]) + " |")
+rows.append("| mean | " + " | ".join(fmt(statistics.mean(d[c] for d in seed_rows.values()))
+                                     for c in MSE_COLS)
+            + f" | {statistics.mean(d['r2'] for d in seed_rows.values()):.2f} | "
+            + f"{statistics.mean(d['train_s'] for d in seed_rows.values()) / 60:.1f} | |")
+display(Markdown("Test MSE in units of $10^{-4}$ rad² per seed (paper preset, loaded; "
+                 "KF-1 + R_t refitted here); target: velocity $R^2 \\ge "
+                 f"{R2_TARGET}$ and MSE below KF-1's\n\n" + "\n".join(rows)))
+
+# %% tags=["hide-cell"]
+# Provenance of the saved rVAE-β runs (collapsed in the book).
+rows = ["| file | preset | seed | overrides | git | started | wall time (min) | command |",
+        "|---|---|---:|---|---|---|---:|---|"]
+for run_name, res in sorted(beta_files.items()):
+    p = res["provenance"]
+    command = short_command(p["command"], json=f"results/{run_name}.json", checkpoint_dir=None)
+    over = ", ".join(f"{k}={v}" for k, v in res["overrides"].items()) or "—"
+    rows.append(f"| `{run_name}` | {res['preset']} | {res['seed']} | {over} | "
+                f"`{short_commit(p['git'])}` | {p['started'][:10]} | "
+                f"{p.get('wall_s', float('nan')) / 60:.1f} | `{command}` |")
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# Per seed, the error relative to KF-1 against the velocity $R^2$ of the state (right) shows
+# whether a seed's advantage comes with a velocity. The plain rVAE's paper runs were saved before
+# the runner recorded the velocity probe, so its point there is the live rVAE of seed 0 (the
+# table of "Which order was learned?"). The open circles are the same rVAE-β setting trained with
+# the `quick` preset (120 epochs, so the warm-up is half of training), against the paper KF-1 of
+# the same seed and test set.
+
+# %%
+def rel_kf1(mse_value: float, seed: int) -> float:
+    return mse_value / seed_rows[seed]["KF-1"]
+
+
+quick_pts = {s: (r["details"]["rVAE-β"]["velocity_r2"], r["results"]["rVAE-β"]["mse"])
+             for s, r in beta_quick.items() if s in seed_rows}
+fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained",
+                               gridspec_kw={"width_ratios": [1, 1.15]})
+styles = {"KF-1": ("k", "_", 14), "KF-1 + R_t": ("0.45", "_", 14), "rVAE": ("C0", "o", 6),
+          "rVAE-β": ("C3", "D", 6), "rEFH": ("C2", "s", 6), "KF-true": ("k", "x", 6)}
+for k, (name, (colour, marker, size)) in enumerate(styles.items()):
+    ax0.plot([s + 0.06 * (k - 2.5) for s in seeds], [seed_rows[s][name] * 1e4 for s in seeds],
+             marker, color=colour, ms=size, mew=2 if marker in "_x" else 1, ls="none",
+             label=name)
+ax0.set(xlabel="seed", ylabel="test MSE ($10^{-4}$ rad²)", xticks=seeds, ylim=(0, None),
+        title="paper preset, per seed")
+ax0.legend(fontsize=7, frameon=False, ncol=3, loc="lower center")
+ax1.axvspan(R2_TARGET, 1.02, ymax=0.5, color="C3", alpha=0.08, lw=0)
+ax1.axhline(1, color="k", ls="--", lw=1, label="KF-1")
+ax1.axhline(statistics.mean(rel_kf1(seed_rows[s]["KF-1 + R_t"], s) for s in seeds), color="0.45",
+            ls="-.", lw=1, label="KF-1 + $R_t$ (mean over seeds)")
+ax1.axvline(R2_TARGET, color="C3", ls=":", lw=1)
+for s in seeds:
+    d = seed_rows[s]
+    ax1.plot(d["r2"], rel_kf1(d["rVAE-β"], s), "D", color="C3", ms=7,
+             label="rVAE-β, paper" if s == seeds[0] else None)
+    ax1.annotate(f"seed {s}", (d["r2"], rel_kf1(d["rVAE-β"], s)), xytext=(5, 4),
+                 textcoords="offset points", fontsize=7)
+for s, (r2, m) in quick_pts.items():
+    ax1.plot(r2, rel_kf1(m, s), "o", mfc="none", color="C3", ms=6,
+             label="rVAE-β, quick" if s == min(quick_pts) else None)
+for r in beta_variants:
+    ax1.plot(r["details"]["rVAE-β"]["velocity_r2"],
+             rel_kf1(r["results"]["rVAE-β"]["mse"], r["seed"]), "X", color="C1", ms=8,
+             label=f"rVAE-β, paper, warm-up {r['overrides']['vae.beta_kl_warmup']} "
+                   f"(seed {r['seed']})")
+ax1.plot(v_r2["rVAE"], mse["rVAE"] / mse["KF-1"], "o", color="C0", ms=7,
+         label="rVAE, live (seed 0)")
+ax1.set(xlabel="velocity $R^2$ of the state (test set)", ylabel="test MSE / KF-1's (same seed)",
+        xlim=(-0.02, 1.02), ylim=(0.5, 1.5), title="order against error")
+ax1.legend(fontsize=7, frameon=False, loc="upper right")
+plt.show()
+
+# %%
+n_seeds = len(seed_rows)
+rel_beta = {s: d["rVAE-β"] / d["KF-1"] - 1 for s, d in seed_rows.items()}
+beats_kf1 = [s for s, d in seed_rows.items() if d["rVAE-β"] < d["KF-1"]]
+beats_aware = [s for s, d in seed_rows.items() if d["rVAE-β"] < d["KF-1 + R_t"]]
+beats_rvae = [s for s, d in seed_rows.items() if d["rVAE-β"] < d["rVAE"]]
+rvae_beats_aware = [s for s, d in seed_rows.items() if d["rVAE"] < d["KF-1 + R_t"]]
+above_refh = [s for s, d in seed_rows.items() if d["rVAE-β"] > d["rEFH"]]
+second_order = [s for s, d in seed_rows.items() if d["r2"] >= R2_TARGET]
+met = [s for s, d in seed_rows.items()
+       if target_mark(d["r2"], d["rVAE-β"], d["KF-1"]) == "✓"]
+low_r2 = min(seed_rows, key=lambda s: seed_rows[s]["r2"])
+quick_met = [s for s, (r2, m) in quick_pts.items()
+             if target_mark(r2, m, seed_rows[s]["KF-1"]) == "✓"]
+train_min = [d["train_s"] / 60 for d in seed_rows.values()]
+rvae_train_min = [v / 60 for s, v in zip(paper_s["rVAE"]["seeds"], paper_s["rVAE"]["values"],
+                                         strict=True) if s in seed_rows]
+
+
+def seed_list(ss: list[int]) -> str:
+    return ", ".join(map(str, ss)) if ss else "none"
+
+
+display(Markdown(
+    f"- The rVAE-β beats KF-1 on {len(beats_kf1)} of {n_seeds} seeds, by "
+    f"{-max(rel_beta.values()):.1%} to {-min(rel_beta.values()):.1%}, and the plain rVAE on "
+    f"{len(beats_rvae)} of {n_seeds}: mean MSE "
+    f"{statistics.mean(d['rVAE-β'] for d in seed_rows.values()) * 1e4:.2f}e-4 against "
+    f"{statistics.mean(d['rVAE'] for d in seed_rows.values()) * 1e4:.2f}e-4.\n"
+    f"- It beats the gain-aware KF-1, the best a first-order filter did here, on "
+    f"{len(beats_aware)} of {n_seeds} seeds (seeds {seed_list(beats_aware)}); the plain rVAE "
+    f"does on {len(rvae_beats_aware)}. It stays above the rEFH on {len(above_refh)} of "
+    f"{n_seeds}.\n"
+    f"- Its state carries the velocity ($R^2 \\ge {R2_TARGET}$) on {len(second_order)} of "
+    f"{n_seeds} seeds (seeds {seed_list(second_order)}; $R^2$ from "
+    f"{min(d['r2'] for d in seed_rows.values()):.2f} to "
+    f"{max(d['r2'] for d in seed_rows.values()):.2f}), where KF-1's state gives at most "
+    f"{max(d['r2 KF-1'] for d in seed_rows.values()):.3f}, KF-true's at least "
+    f"{min(d['r2 KF-true'] for d in seed_rows.values()):.3f}, and the live rVAE's "
+    f"{v_r2['rVAE']:.3f}. The seed with the least velocity (seed {low_r2}, $R^2$ "
+    f"{seed_rows[low_r2]['r2']:.2f}) is the one closest to KF-1 ({rel_beta[low_r2]:+.1%}).\n"
+    f"- **The target is met on {len(met)} of {n_seeds} seeds** (seeds {seed_list(met)}). With "
+    f"the `quick` preset the same setting met it on {len(quick_met)} of {len(quick_pts)} seeds "
+    f"(velocity $R^2$ {min(r2 for r2, _ in quick_pts.values()):.2f} to "
+    f"{max(r2 for r2, _ in quick_pts.values()):.2f}).\n"
+    f"- Training took {min(train_min):.1f} to {max(train_min):.1f} min per seed on one CPU "
+    f"thread, against {min(rvae_train_min):.1f} to {max(rvae_train_min):.1f} min for the plain "
+    f"rVAE (wall-clock times of runs made under different machine loads)."))
+assert len(beats_kf1) == n_seeds == 5 and len(beats_rvae) == n_seeds
+assert 0 < len(met) < n_seeds                   # second order in some seeds, not in all
+assert len(above_refh) == n_seeds               # still short of the rEFH
+assert len(rvae_beats_aware) == 0 < len(beats_aware)
+assert len(quick_met) > len(met)                # the quick preset's runs met it more often
+assert seed_rows[low_r2]["rVAE-β"] / seed_rows[low_r2]["KF-1"] == max(
+    d["rVAE-β"] / d["KF-1"] for d in seed_rows.values())
+
+# %% [markdown]
+# ### What was tried on the way
+#
+# The registry's schedule was found by exploratory runs on the `quick` preset, seed 0, with three
+# latents, Adam at $5 \times 10^{-4}$ and only the KL term weighted. Those runs were not
+# saved and are **not re-run in this page**; the first rows of the table give their results as the
+# probe reported them. The last rows are read from the saved files.
+
+# %%
+probe = [  # earlier exploratory runs (quick preset, seed 0): reported, not saved, not re-run
+    ("β = 1 (the ELBO), three latents", "—", "—", "first order"),
+    ("β = 0.75, one initialisation", f"4.41 (KF-1 {fmt(mse['KF-1'])})", "0.66",
+     "second order, below KF-1"),
+    ("β = 0.75, three other initialisations", "6.2, 5.9, 7.6", "0.01–0.51",
+     "at or above KF-1"),
+    ("β = 0.5", "16 and worse", "0.5–0.8", "velocity learned, position lost"),
+    ("free bits, 1 nat per latent dimension", "—", "—", "did not help"),
+    ("$u_t$ a posterior sample instead of $\\nu_t$", "—", "—", "did not help"),
+]
+rows = ["| setting | test MSE ($10^{-4}$ rad²) | velocity $R^2$ | outcome | source |",
+        "|---|---|---|---|---|"]
+rows += [f"| {a} | {b} | {c} | {d} | earlier probe, not re-run |" for a, b, c, d in probe]
+q_mse = [m for _, m in quick_pts.values()]
+q_r2 = [r2 for r2, _ in quick_pts.values()]
+rows.append(f"| registry schedule, `quick` preset, seeds {seed_list(sorted(quick_pts))} | "
+            f"{min(q_mse) * 1e4:.2f}–{max(q_mse) * 1e4:.2f} | "
+            f"{min(q_r2):.2f}–{max(q_r2):.2f} | "
+            f"target met on {len(quick_met)} of {len(quick_pts)} (against the paper KF-1 of "
+            f"the same seed) | saved |")
+for r in beta_variants:
+    s, d, res = r["seed"], r["details"]["rVAE-β"], r["results"]
+    over = ", ".join(f"{k.removeprefix('vae.beta_')} = {v}" for k, v in r["overrides"].items())
+    rows.append(f"| registry schedule with {over}, `paper` preset, seed {s} | "
+                f"{fmt(res['rVAE-β']['mse'])} (KF-1 {fmt(res['KF-1']['mse'])}; "
+                f"{fmt(seed_rows[s]['rVAE-β'])} with the registry's warm-up) | "
+                f"{d['velocity_r2']:.2f} ({seed_rows[s]['r2']:.2f}) | "
+                f"{target_mark(d['velocity_r2'], res['rVAE-β']['mse'], res['KF-1']['mse'])} | "
+                "saved |")
+display(Markdown("\n".join(rows)))
+for r in beta_quick.values():     # the quick runs set the registry's schedule explicitly
+    assert all(float(v) == getattr(quick.vae, k.removeprefix("vae."))
+               for k, v in r["overrides"].items())
+for r in beta_variants:
+    assert set(r["overrides"]) == {"vae.beta_kl_warmup"}
+    assert r["results"]["rVAE-β"]["mse"] > r["results"]["KF-1"]["mse"]  # the longer warm-up: worse
+
+# %% [markdown]
+# A $\beta$ of 0.75 could give a second-order rVAE, but whether it did depended on the
+# initialisation, and a $\beta$ of 0.5 bought the velocity with the position, as the sharpened
+# posterior predicts. The warm-up from a low to a high $\beta$ is the compromise the registry
+# keeps; a warm-up twice as long moved seed 0 over the velocity threshold but lost the position
+# precision.
+
+# %%
+display(Markdown(
+    f"**The finding.** Under the temporally local rule, pricing the KL below 1 makes the rVAE a "
+    f"second-order filter in some seeds. At paper scale the rVAE-β beats KF-1 on "
+    f"{len(beats_kf1)} of {n_seeds} seeds and the plain rVAE on {len(beats_rvae)} of {n_seeds}, "
+    f"and beats the gain-aware first-order filter on {len(beats_aware)} of {n_seeds}; it meets "
+    f"the target of a velocity $R^2 \\ge {R2_TARGET}$ with an error below KF-1's on {len(met)} "
+    f"of {n_seeds} (with the `quick` preset's shorter training, on {len(quick_met)} of "
+    f"{len(quick_pts)}). Robustness across seeds is open. It stays above the rEFH on every "
+    f"seed."))
+
+# %% [markdown]
+# > This bears on the question the information budget left. With the same detached $u_{t-1}$
+# > and the same joint objective, only reweighted, the velocity can emerge in an rVAE: what
+# > kept the plain rVAE first order is at least in part the price of the KL, not the local rule
+# > itself. Whether the emergence needs the $u$-term (a TVAE with the same $\beta$ would tell)
+# > and what sends a seed back to first order are not tested here; the chapter's last exercise
+# > starts from these questions.
+
+# %% [markdown]
 # ## Summary
 #
 # - The rVAE is the rEFH's idea in a VAE: the negative ELBO of the pair $(u_{t-1}, y_t)$, summed
@@ -814,6 +1299,12 @@ display(Markdown(
 # - Letting the gradient flow through $u_{t-1}$ (rVAE-BPTT) lets the encoder make its own past
 #   easy to reconstruct; at paper scale it diverged on most seeds and was far worse than KF-1
 #   where it trained.
+# - Pricing the KL below 1 (the rVAE-β: $\ell_t^\beta = \mathcal D_t + \beta\,\mathcal R_t$,
+#   $\beta$ warmed up from a low value to just under 1, three latents) turns the loss into a
+#   rate–distortion Lagrangian, no longer a likelihood bound, in which a carried velocity earns
+#   $(1 - \beta)$ of its rate back. Under the same local rule it makes the rVAE second order in
+#   some seeds: at paper scale it beats KF-1 and the plain rVAE on every seed, but carries the
+#   velocity with an error below KF-1's on only some of them. Robustness across seeds is open.
 
 # %%
 print(f"chapter body executed in {time.perf_counter() - T_START:.0f} s of wall time, "
@@ -1224,52 +1715,70 @@ def _():
 #
 # **★★★ · 3–6 h · open research question, not auto-graded**
 #
-# The information budget says the velocity is not worth its KL price. Change the price: weight
-# the KL term of $\ell_t$ by $\beta < 1$ (a β-VAE), or weight the past's reconstruction
-# $-\log \hat p(u_{t-1} \mid x_t)$ by $\lambda_u > 1$, and train on the population code with the
-# local rule. Does the rVAE become a second-order filter: a velocity $R^2$ well above 0, a lag
-# near 0, a test MSE between KF-1's and KF-2's? How do the answers depend on $\beta$ (or
-# $\lambda_u$), on the size $n_x$ of the latent (2, 3, 4), and on the seed? What does the
-# position readout lose as $\beta \to 0$?
+# The information budget says the velocity is not worth its KL price, and the section
+# {ref}`A second-order rVAE <rvae-second-order>` changes the price: with a KL weight $\beta$
+# warmed up from a low value to just under 1 and three latents, the rVAE-β learns the velocity
+# in some paper seeds but not in all. Take it further, with the local rule throughout. Can a
+# schedule of $\beta$, or a weight $\lambda_u > 1$ on the past's reconstruction
+# $-\log \hat p(u_{t-1} \mid x_t)$ instead, make the rVAE a second-order filter on every seed: a
+# velocity $R^2$ well above 0, a lag near 0, a test MSE between KF-1's and KF-2's? How do the
+# answers depend on the schedule (or $\lambda_u$), on the size $n_x$ of the latent (2, 3, 4), on
+# the length of training after the warm-up, and on the seed? What does the position readout lose
+# as $\beta \to 0$?
 # ```
 
 # %% [markdown]
 # ````{solution} rvae-beta
 # :class: dropdown
 #
-# A starting point, not a result. Subclass `RVAE` and scale the KL in `_terms` (it returns
-# `(kl, nll_u, nll_y)` per sequence):
+# A starting point, not a result. The library's rVAE takes the weight and its schedule
+# (`RVAEConfig.kl_weight`, `kl_warmup`, `kl_weight0`, `free_bits`; the registry name `"rVAE-β"`
+# holds the section's setting), and the PPC runner trains and probes it from the command line,
+# with the schedule changed by `--set`:
+#
+# ```bash
+# python -m tlr run ppc --preset quick --models "KF-1,rVAE-β" --seed 1 \
+#     --set vae.beta_kl_weight=0.95 --set vae.beta_kl_warmup=3000 --json results/mine.json
+# ```
+#
+# The file records the test MSE and, in its details, `velocity_r2`; the lag and the gap probe of
+# the chapter need the trained model (`--checkpoint-dir`, then `load_model`). A weight
+# $\lambda_u$ needs a subclass that scales `nll_u` in `_terms` (it returns `(kl, nll_u, nll_y)`
+# per sequence), trained with `tlr.train.fit` on `epoch_data(...)` as `run` does:
 #
 # ```python
-# class BetaRVAE(RVAE):
-#     beta = 0.1
+# class WeightedPastRVAE(RVAE):
+#     lambda_u = 4.0
 #
 #     def _terms(self, y_t, u_prev, x, nu, std):
 #         kl, nll_u, nll_y = super()._terms(y_t, u_prev, x, nu, std)
-#         return self.beta * kl, nll_u, nll_y
+#         return kl, self.lambda_u * nll_u, nll_y
 # ```
-#
-# Train it with `tlr.train.fit` on `epoch_data(...)` as `run` does (the live setting of this
-# chapter takes about 20 s per model), and score it with the probes of the chapter
-# (`velocity_r2`, `lag_steps`, `torus_mse` of `com_readout`).
 #
 # What to expect and why:
 #
-# - The budget gives an upper bound on the reward: a few hundredths of a nat per step from
-#   $-\log \hat p(u_{t-1} \mid x_t)$. A lower $\beta$ lowers the price, but the reward stays that
-#   small, so the optimiser's incentive to build a velocity code stays weak; a large $\lambda_u$
-#   scales the reward up, which is the more direct lever.
+# - The velocity's own reward is small at any price: a few hundredths of a nat per step from
+#   what it predicts. The lever is the memory dividend of the section: a coordinate copied from
+#   $u_{t-1}$ with $I$ nats of precision earns $(1 - \beta) I$ per step under $\ell_t^\beta$, and
+#   $(\lambda_u - 1) I$ under a weight $\lambda_u$ on the $u$-term, which sharpens only the
+#   past's likelihood and leaves the present's alone.
+# - Any memory earns that dividend, a drifting one too: as $\beta \to 0$ the encoder copies
+#   $u_{t-1}$ into $x_t$ at almost no cost and the filter can turn into a self-sustaining memory
+#   that drifts from the data (the failure the chapter describes for a small fixed $\sigma_u$).
+#   Watch the gap probe and the position error for that.
 # - With $n_x = 2$ both latents are used by the position on the ring; a velocity needs a third
-#   dimension. Sweep $n_x \in \{2, 3, 4\}$ together with $\beta$.
-# - As $\beta \to 0$ the bound stops being a likelihood bound: the posterior variance shrinks,
-#   the encoder can copy $u_{t-1}$ into $x_t$ at no cost, and the filter may turn into a
-#   self-sustaining memory that drifts from the data (the failure the chapter describes for a
-#   small fixed $\sigma_u$). Watch the gap probe for that.
+#   dimension. Sweep $n_x \in \{2, 3, 4\}$ together with the schedule.
+# - The section's setting met its target with the `quick` preset's 120 epochs on more seeds than
+#   with the `paper` preset's 240. The validation curve in each saved run (`curve` in its details)
+#   and a velocity probe of checkpoints along training would tell whether the velocity is
+#   lost late.
 # - Compare with the rEFH, which has no KL at all and a 240-unit $u_{t-1}$: the closest VAE
 #   analogue is a large $\lambda_u$ with a wide latent.
 #
 # The open question behind it: is the rEFH's second-order learning a property of the local
 # rule with a joint objective, or of the particular information economics of a harmonium's
-# hidden layer? A VAE setting in which the velocity emerges under the local rule, and does not
-# without the $u$-term, would separate the two.
+# hidden layer? The section shows that the velocity can emerge in a VAE under the local rule
+# once the KL is priced below 1. The control that would separate the two is the same schedule
+# in a model without the $u$-term, a TVAE with its KL weighted the same way: if it stays first
+# order, the $u$-term's memory dividend is the mechanism.
 # ````

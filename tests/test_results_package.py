@@ -24,7 +24,7 @@ SAVED = ROOT / "results"
 # What setuptools reads to build tlr (pyproject.toml names README.md and LICENSE); absent ones
 # are skipped.
 BUILD_INPUTS = ["pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "tlr", "results",
-                "sweeps"]
+                "sweeps", "benchmarks"]
 
 
 def _expected_names() -> list[str]:
@@ -59,6 +59,8 @@ assert all(isinstance(d, dict) for d in loaded.values())
 pkg = Path(tlr.__file__).resolve().parent
 print(json.dumps({"tlr": str(pkg), "root": str(r.root()), "names": names,
                   "grids": sorted(p.name for p in (pkg / "_grids").glob("*.yaml")),
+                  "bench": {p.stem: r.benchmark(p.stem).get("benchmark")
+                            for p in (pkg / "_bench").glob("*.json")},
                   "py": sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py"))}))
 """
 
@@ -116,6 +118,10 @@ def test_regular_install_ships_every_saved_run(tmp_path):
     assert got["names"] == _expected_names()
     # the named grids of `python -m tlr sweep --grid NAME` ship too
     assert got["grids"] == sorted(p.name for p in (ROOT / "sweeps").glob("*.yaml"))
+    # and the saved benchmarks, which tlr.results.benchmark reads
+    saved_bench = sorted(p.stem for p in (ROOT / "benchmarks/results").glob("*.json"))
+    assert sorted(got["bench"]) == saved_bench
+    assert got["bench"]["gpu_estimate"] == "gpu_estimate"
     # pyproject.toml lists the packages explicitly: a subpackage missing there is missing here.
     checkout_py = sorted(p.relative_to(ROOT / "tlr").as_posix() for p in
                          (ROOT / "tlr").rglob("*.py") if "__pycache__" not in p.parts)

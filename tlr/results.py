@@ -28,10 +28,11 @@ import fnmatch
 import json
 from pathlib import Path
 
-__all__ = ["UnknownResultError", "available", "load", "path", "root"]
+__all__ = ["UnknownResultError", "available", "load", "path", "root", "benchmark"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _INSTALLED = _PACKAGE_DIR / "_saved"  # regular install: results/ shipped as package data
+_BENCH_INSTALLED = _PACKAGE_DIR / "_bench"  # and benchmarks/results/
 _CHECKOUT = _PACKAGE_DIR.parent  # editable install or a clone: the repository root
 
 
@@ -97,3 +98,17 @@ def path(name: str) -> Path:
 def load(name: str) -> dict:
     """The parsed JSON of the saved run ``name`` (a new dict on every call)."""
     return json.loads(path(name).read_text(encoding="utf-8"))
+
+
+def benchmark(name: str) -> dict:
+    """The saved benchmark ``name`` (``benchmarks/results/NAME.json``, e.g. ``"bptt"`` or
+    ``"gpu_estimate"``; shipped as ``tlr/_bench`` in a regular install)."""
+    folder = (_BENCH_INSTALLED if _BENCH_INSTALLED.is_dir()
+              else _CHECKOUT / "benchmarks" / "results")
+    key = str(name).removesuffix(".json")
+    file = folder / f"{key}.json"
+    if "/" in key or "\\" in key or not file.is_file():
+        names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        raise UnknownResultError(f"no saved benchmark named {name!r}; saved: "
+                                 f"{', '.join(names) or 'none'} (in {folder})")
+    return json.loads(file.read_text(encoding="utf-8"))
