@@ -33,7 +33,7 @@ def results():
 
 
 def test_every_model_runs_and_returns_the_contract(results):
-    assert list(results) == list(MODELS) == ["ORDER 0", "rVAE", "TVAE", "rVAE-BPTT"]
+    assert list(results) == list(MODELS) == ["ORDER 0", "rVAE", "TVAE", "rVAE-BPTT", "rVAE-β"]
     for name, r in results.items():
         assert set(r) == {"mse", "train_s", "info"}
         assert math.isfinite(r["mse"]) and r["mse"] >= 0 and r["train_s"] >= 0

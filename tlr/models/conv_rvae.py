@@ -15,6 +15,12 @@ with Y_t only after encoding"):
 
 and p̂(y_t | x_t) = Bern(σ(η_t)) per pixel (or the poster's N(η_t, σ_y²)). A continuous
 Bernoulli is not offered: it would need a change to ``tlr.models.rvae.obs_distribution``.
+
+The conv rVAE-β: ``ConvRVAEConfig`` has the four rVAE-β fields of :class:`RVAEConfig`
+(``kl_weight``, ``kl_warmup``, ``kl_weight0``, ``free_bits``, the same defaults and checks) and
+its ``beta_vae`` property, which is all :class:`RVAE` reads: the β-weighted KL, the warm-up
+clock ``n_updates`` and the name "rVAE-β" then work unchanged. The defaults are the ELBO: the
+plain conv rVAE, bit for bit.
 """
 
 from __future__ import annotations
@@ -82,17 +88,34 @@ class ConvTVAEConfig:
 
 @dataclass(frozen=True)
 class ConvRVAEConfig(ConvTVAEConfig):
-    """Conv rVAE / rVAE-BPTT: the TVAE fields plus σ_u of p̂(u_{t-1} | x_t) (Sources §7.1, §7.3)."""
+    """Conv rVAE / rVAE-BPTT / rVAE-β: the TVAE fields plus σ_u of p̂(u_{t-1} | x_t) (Sources
+    §7.1, §7.3) and the KL weight of the rVAE-β (as :class:`tlr.models.rvae.RVAEConfig`)."""
 
     # fixed value, or initial value when learned. 1, not RVAEConfig's 0.3: starting with a tight
     # p(u | x) on frames stalls learning at the mean-frame plateau (the u term dominates while
     # u is still noise); from 1 the learned σ_u anneals down once u carries information.
     sigma_u: float = 1.0
+    # rVAE-β, as RVAEConfig: loss = β KL + nll_u + nll_y, β ramping linearly from ``kl_weight0``
+    # to ``kl_weight`` over the first ``kl_warmup`` updates (0: β = ``kl_weight`` throughout);
+    # ``free_bits`` > 0 floors each latent dimension's batch-mean KL. Defaults: the ELBO.
+    kl_weight: float = 1.0
+    kl_warmup: int = 0
+    kl_weight0: float = 0.0
+    free_bits: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.sigma_u > 0:
             raise ValueError(f"sigma_u must be > 0, got {self.sigma_u}")
+        check_int("kl_warmup", self.kl_warmup, 0)
+        for name in ("kl_weight", "kl_weight0", "free_bits"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    @property
+    def beta_vae(self) -> bool:
+        """Whether the training loss differs from the negative ELBO (β ≠ 1, warm-up, free bits)."""
+        return self.kl_weight != 1.0 or self.kl_warmup > 0 or self.free_bits > 0
 
 
 class ConvEncoder(nn.Module):
@@ -193,7 +216,8 @@ def _check_config(config, cls: type) -> None:
 class ConvRVAE(_ConvParts, RVAE):
     """Conv rVAE (``bptt=False``) or rVAE-BPTT (``bptt=True``) on flattened frames (T, B, H·W).
 
-    Sources §7.1, §10. Same interface and names ("rVAE", "rVAE-BPTT") as :class:`RVAE`.
+    Sources §7.1, §10. Same interface and names ("rVAE", "rVAE-BPTT", "rVAE-β") as
+    :class:`RVAE`.
     """
 
     def __init__(self, config: ConvRVAEConfig | None = None,
