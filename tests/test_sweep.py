@@ -270,31 +270,38 @@ def test_committed_grids():
     assert min(widths) == 15 and max(widths) == 960
     pilot = load_grid(ROOT / "sweeps/hidden_pilot.yaml")
     assert pilot.seeds == (0,) and pilot.preset == "paper"
-    # three learning-rate scales per width, x1 being the paper's own schedule
-    m0s = {s["refh.optim.m0"] for s in pilot.settings()}
+    # at least x1/2, x1 and x2 of the paper's schedule at every width (tlr.tuning's rule)
     paper_m0 = ",".join(f"{x:g}" for x in ppc.PRESETS["paper"].refh.optim.m0)
-    assert len(m0s) == 3 and paper_m0 in m0s
+    for w in widths:
+        m0s = {s["refh.optim.m0"] for s in pilot.settings() if s["refh.n_hidden"] == str(w)}
+        assert {paper_m0, "1600,100,400,400,24", "400,25,100,100,6"} <= m0s, w
+    m0s = {s["refh.optim.m0"] for s in pilot.settings()}
     dyn_pilot = load_grid(ROOT / "sweeps/dynamics_pilot.yaml")
-    # the same two extra scales at every point of the dynamics grid (x1 is the grid itself)
-    points = {tuple(sorted((k, v) for k, v in s.items() if k != "refh.optim.m0"))
-              for s in dyn_pilot.settings()}
-    assert points == {tuple(sorted(s.items())) for s in settings}
-    assert {s["refh.optim.m0"] for s in dyn_pilot.settings()} == m0s - {paper_m0}
-    for g in (dyn, hid, pilot, dyn_pilot):
+    # the rule at some points of the dynamics grid: x1/2 and x2 beside the grid's own x1
+    by_point: dict[tuple, set] = {}
+    for s in dyn_pilot.settings():
+        point = tuple(sorted((k, v) for k, v in s.items() if k != "refh.optim.m0"))
+        by_point.setdefault(point, set()).add(s["refh.optim.m0"])
+    assert set(by_point) <= {tuple(sorted(s.items())) for s in settings}
+    assert all({"1600,100,400,400,24", "400,25,100,100,6"} <= m for m in by_point.values())
+    tuned = load_grid(ROOT / "sweeps/dynamics_tuned.yaml")
+    assert {tuple(sorted((k, v) for k, v in s.items() if k != "refh.optim.m0"))
+            for s in tuned.settings()} <= set(by_point)  # stage 2 only where the rule ran
+    for g in (dyn, hid, pilot, dyn_pilot, tuned):
         g.runs()  # every override key and value is valid
 
 
 def test_shipped_grids_by_name(tmp_path):
     """``--grid table1`` finds sweeps/table1.yaml (tlr/_grids when installed); a file wins."""
-    assert grid_names() == ["dynamics", "dynamics_pilot", "hidden", "hidden_pilot", "table1",
-                            "table2"]
+    assert grid_names() == ["dynamics", "dynamics_pilot", "dynamics_tuned", "hidden",
+                            "hidden_pilot", "table1", "table2"]
     assert grid_path("table1") == grid_path("table1.yaml") == ROOT / "sweeps/table1.yaml"
     assert load_grid("table2") == load_grid(ROOT / "sweeps/table2.yaml")
     mine = tmp_path / "table1.yaml"
     mine.write_text("experiment: balls\n")
     assert load_grid(mine).experiment == "balls"
     with pytest.raises(UsageError,
-                       match=r"no grid file .tabel1.*shipped: dynamics, dynamics_pilot, hidden"):
+                       match=r"no grid file .tabel1.*shipped: dynamics, dynamics_pilot, dyn"):
         load_grid("tabel1")
     with pytest.raises(UsageError, match="no grid file"):
         load_grid(tmp_path / "missing.yaml")

@@ -2,9 +2,11 @@
 
 A sweep that moves the rEFH away from where the ``paper`` preset's schedule was chosen (240
 hidden units, the default oscillator) must not measure that schedule instead of the width or
-the dynamics. The hidden-unit and dynamics sweeps (``sweeps/hidden_pilot.yaml``,
-``sweeps/dynamics_pilot.yaml``) therefore choose the rEFH's learning rate at every point by
-one rule, fixed before any test score was seen:
+the dynamics. The hidden-unit sweep (``sweeps/hidden_pilot.yaml``) therefore chooses the
+rEFH's learning rate at every width by one rule, fixed before any test score was seen; the
+dynamics sweep applies the same rule (``sweeps/dynamics_pilot.yaml``, then
+``sweeps/dynamics_tuned.yaml``) wherever the rEFH under the paper schedule fails to beat KF-1
+on every seed, to test whether the schedule is the reason:
 
 1. seed 0 trains under Makin's schedule at learning-rate scales ×½, ×1 and ×2 of the paper's
    (the schedule's rate is 1/m0 per parameter group: every m0 times 2, 1 and ½);
