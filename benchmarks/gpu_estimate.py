@@ -80,7 +80,6 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
-import json
 import os
 import statistics
 import time
@@ -96,7 +95,7 @@ from tlr import results as saved
 from tlr.experiments.balls import BALLS
 from tlr.experiments.common import Experiment, TrainSpec, apply_overrides, build
 from tlr.experiments.ppc import PPC
-from tlr.provenance import provenance
+from tlr.provenance import machine_load, provenance, write_json
 from tlr.rng import torch_threads
 from tlr.sweep import load_grid
 from tlr.train import _check_finite, fit, make_optimizer, set_schedule
@@ -511,12 +510,9 @@ def main() -> None:
                ]},
            **res,
            "bench_wall_s": time.perf_counter() - t_start,
-           "provenance": {**prov, "cpu_count": os.cpu_count(),
-                          "load_avg_1m_start_end": [load0, os.getloadavg()[0]]}}
+           "provenance": {**prov, **machine_load(load0)}}
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, out)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ thread count. The ratio says how much of the CPU the update uses.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 import torch
 
 from tlr.experiments.balls import PRESETS, build_model, sequences
-from tlr.provenance import provenance
+from tlr.provenance import machine_load, provenance, write_json
 from tlr.rng import torch_threads
 from tlr.train import make_optimizer, set_schedule
 
@@ -107,12 +106,9 @@ def main() -> None:
     out = {"benchmark": "harmonium_update", "config": "bouncing balls, paper preset (T = 100, "
            "one sequence per update, 900 Bernoulli pixels), rEFH", "repeats": args.repeats,
            "peak_matmul_gflops": peaks, "rows": rows,
-           "provenance": {**prov, "cpu_count": os.cpu_count(),
-                          "load_avg_1m_start_end": [load0, os.getloadavg()[0]]}}
+           "provenance": {**prov, **machine_load(load0)}}
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, out)
 
 
 if __name__ == "__main__":

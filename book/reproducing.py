@@ -837,7 +837,7 @@ def _():
 # **★★ · 15 min · auto-graded**
 #
 # Step 2 of the learning-rate rule extends the grid when the best scale is at its edge.
-# Write `next_scale(scores)`: given the validation MSE of each scale tried so far (a dict
+# Write `next_scale(scores)`: given the validation MSE of each scale tried (a dict
 # `{scale: mse}`, the scales powers of 2), return the scale to try next — twice the largest
 # scale if the largest is best, half the smallest if the smallest is best — or `None` if the
 # best scale has a tried scale on each side. Which widths of the pilot above needed an
@@ -863,10 +863,12 @@ def next_scale(scores: dict[float, float]) -> float | None:
 
 
 # %%
+HIDDEN_SWEEP = tuning.saved_sweeps("ppc/hidden")  # (summary rows, run files)
+
+
 def pilot_scores(width: int) -> dict[float, float]:
     """The validation score at every scale the saved pilot of ``width`` tried."""
-    rows, files = tuning.saved_sweeps("ppc/hidden")
-    pilot = tuning.apply_rule({"refh.n_hidden": str(width)}, rows, files)["pilot"]
+    pilot = tuning.apply_rule({"refh.n_hidden": str(width)}, *HIDDEN_SWEEP)["pilot"]
     return {s: tuning.val_score(r) for s, r in pilot.items()}
 
 
@@ -927,8 +929,8 @@ def _():
 # %%
 rows = ["| hidden units | kept | gap to the runner-up (validation) | seed-to-seed sd at the kept "
         "scale | gap / sd | test MSE, runner-up / kept (seed 0) |", "|---:|---:|---:|---:|---:|---:|"]
+rows_w, files_w = tuning.saved_sweeps("ppc/hidden")
 for w in sorted({int(s["refh.n_hidden"]) for s in load_grid("hidden_pilot").settings()}):
-    rows_w, files_w = tuning.saved_sweeps("ppc/hidden")
     point = tuning.apply_rule({"refh.n_hidden": str(w)}, rows_w, files_w)
     scores = sorted((tuning.val_score(r), s) for s, r in point["pilot"].items())
     (best, kept), (second, runner_up) = scores[0], scores[1]

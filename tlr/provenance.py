@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import os
 import platform
 import re
 import subprocess
@@ -13,8 +15,8 @@ import torch
 
 import tlr
 
-__all__ = ["git_revision", "device_name", "provenance", "find_results", "short_commit",
-           "short_command"]
+__all__ = ["git_revision", "device_name", "provenance", "machine_load", "write_json",
+           "find_results", "short_commit", "short_command"]
 
 
 def git_revision(path: str | Path | None = None) -> str:
@@ -50,6 +52,20 @@ def provenance(device: str | torch.device = "cpu", started: _dt.datetime | None 
         "tlr": tlr.__version__,
         "command": " ".join(sys.argv),
     }
+
+
+def machine_load(load_start: float) -> dict:
+    """The CPU count and the 1-minute load average at a benchmark's start and now: its
+    timings depend on what else the machine ran."""
+    return {"cpu_count": os.cpu_count(), "load_avg_1m_start_end": [load_start, os.getloadavg()[0]]}
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Write a result JSON (its folder created if needed) and say where."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 def find_results(sub: str, start: str | Path | None = None) -> Path | None:

@@ -110,8 +110,9 @@ def apply_rule(overrides: Mapping[str, str], rows: Mapping, files: Mapping,
     scales tried (``at_edge``: the rule is not finished there), and ``model``'s summary row
     over seeds at the kept scale (``None`` if that stage has not run)."""
     base = {k: v for k, v in overrides.items() if k != M0_KEY}
+    point = setting_key(base)
     pilot = {scale_of(dict(k)): run for (k, s), run in files.items()
-             if s == seed and {a: b for a, b in k if a != M0_KEY} == _strs(base)}
+             if s == seed and tuple(kv for kv in k if kv[0] != M0_KEY) == point}
     if not pilot:
         raise KeyError(f"no seed-{seed} run of {model} at {dict(base) or 'the defaults'}")
     kept = keep(pilot, model)
@@ -123,7 +124,3 @@ def apply_rule(overrides: Mapping[str, str], rows: Mapping, files: Mapping,
     return {"pilot": pilot, "kept": kept, "late_gain": gain,
             "length_limited": gain > LATE_GAIN_LIMIT,
             "at_edge": kept in (min(pilot), max(pilot)), model: row}
-
-
-def _strs(d: Mapping) -> dict:
-    return {k: str(v) for k, v in d.items()}

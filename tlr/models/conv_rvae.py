@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tlr.models.rvae import RVAE, _check_common, mlp
+from tlr.models.rvae import RVAE, _check_common, check_kl_options, is_beta_vae, mlp
 from tlr.models.tvae import TVAE
 from tlr.validation import check_int
 
@@ -105,17 +105,12 @@ class ConvRVAEConfig(ConvTVAEConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.sigma_u > 0:
-            raise ValueError(f"sigma_u must be > 0, got {self.sigma_u}")
-        check_int("kl_warmup", self.kl_warmup, 0)
-        for name in ("kl_weight", "kl_weight0", "free_bits"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_kl_options(self)
 
     @property
     def beta_vae(self) -> bool:
         """Whether the training loss differs from the negative ELBO (β ≠ 1, warm-up, free bits)."""
-        return self.kl_weight != 1.0 or self.kl_warmup > 0 or self.free_bits > 0
+        return is_beta_vae(self)
 
 
 class ConvEncoder(nn.Module):

@@ -66,7 +66,8 @@ from torch.distributions import (
 
 from tlr.models.base import RecurrentModel, Update, check_int
 
-__all__ = ["RVAEConfig", "StepOutput", "mlp", "obs_distribution", "n_tril", "scale_tril", "RVAE"]
+__all__ = ["RVAEConfig", "StepOutput", "check_kl_options", "is_beta_vae", "mlp", "obs_distribution",
+           "n_tril", "scale_tril", "RVAE"]
 
 LIKELIHOODS = ("poisson", "multinomial", "gaussian", "bernoulli")
 SIGMA_MODES = ("fixed", "scalar", "diag", "cond")
@@ -118,17 +119,27 @@ class RVAEConfig:
 
     def __post_init__(self) -> None:
         _check_common(self)
-        if not self.sigma_u > 0:
-            raise ValueError(f"sigma_u must be > 0, got {self.sigma_u}")
-        check_int("kl_warmup", self.kl_warmup, 0)
-        for name in ("kl_weight", "kl_weight0", "free_bits"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_kl_options(self)
 
     @property
     def beta_vae(self) -> bool:
         """Whether the training loss differs from the negative ELBO (β ≠ 1, warm-up, free bits)."""
-        return self.kl_weight != 1.0 or self.kl_warmup > 0 or self.free_bits > 0
+        return is_beta_vae(self)
+
+
+def check_kl_options(c) -> None:
+    """σ_u and the rVAE-β options of an rVAE config (``RVAEConfig``, ``ConvRVAEConfig``)."""
+    if not c.sigma_u > 0:
+        raise ValueError(f"sigma_u must be > 0, got {c.sigma_u}")
+    check_int("kl_warmup", c.kl_warmup, 0)
+    for name in ("kl_weight", "kl_weight0", "free_bits"):
+        if not getattr(c, name) >= 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(c, name)}")
+
+
+def is_beta_vae(c) -> bool:
+    """Whether config ``c``'s training loss differs from the negative ELBO."""
+    return c.kl_weight != 1.0 or c.kl_warmup > 0 or c.free_bits > 0
 
 
 def mlp(n_in: int, n_units: int, n_out: int, n_layers: int = 2) -> nn.Sequential:
