@@ -29,3 +29,26 @@ def test_same_seed_same_numbers_for_trained_models():
     names = ["rEFH", "RTRBM", "rVAE"]
     a, b = run(names, TINY, seed=3), run(names, TINY, seed=3)
     assert all(a[m]["mse"] == b[m]["mse"] for m in names)
+
+
+def test_restarts_keep_the_best_validation_score_and_restart_0_is_the_plain_run():
+    from tlr.experiments.common import final_val
+
+    preset = replace(TINY, vae=replace(TINY.vae, n_epochs=3, restarts=3))
+    plain = run(["rVAE"], replace(preset, vae=replace(preset.vae, restarts=1)), seed=1)["rVAE"]
+    out = run(["rVAE", "rEFH"], preset, seed=1)
+    info = out["rVAE"]["info"]
+    listed = info["restarts"]
+    assert [r["restart"] for r in listed] == [0, 1, 2]
+    assert listed[0]["mse"] == plain["mse"]  # restart 0 draws what a single run draws
+    assert len({r["mse"] for r in listed}) == 3  # the others are other initialisations
+    best = min(listed, key=lambda r: r["val"])
+    assert info["kept_restart"] == best["restart"] and out["rVAE"]["mse"] == best["mse"]
+    assert best["val"] == final_val(info["curve"])
+    assert out["rVAE"]["train_s"] == pytest.approx(sum(r["train_s"] for r in listed))
+    assert "restarts" not in out["rEFH"]["info"]  # harmoniums train once
+
+
+def test_restarts_must_be_a_positive_int():
+    with pytest.raises(ValueError, match="restarts"):
+        VAERun(restarts=0)

@@ -287,14 +287,17 @@ def test_committed_grids():
     tuned = load_grid(ROOT / "sweeps/dynamics_tuned.yaml")
     assert {tuple(sorted((k, v) for k, v in s.items() if k != "refh.optim.m0"))
             for s in tuned.settings()} <= set(by_point)  # stage 2 only where the rule ran
-    for g in (dyn, hid, pilot, dyn_pilot, tuned):
+    restarts = load_grid(ROOT / "sweeps/rvae_beta_restarts.yaml")
+    assert restarts.seeds == t1.seeds and restarts.preset == "paper"
+    assert "rVAE-β" in restarts.models and restarts.settings() == [{"vae.restarts": "3"}]
+    for g in (dyn, hid, pilot, dyn_pilot, tuned, restarts):
         g.runs()  # every override key and value is valid
 
 
 def test_shipped_grids_by_name(tmp_path):
     """``--grid table1`` finds sweeps/table1.yaml (tlr/_grids when installed); a file wins."""
     assert grid_names() == ["dynamics", "dynamics_pilot", "dynamics_tuned", "hidden",
-                            "hidden_pilot", "table1", "table2"]
+                            "hidden_pilot", "rvae_beta_restarts", "table1", "table2"]
     assert grid_path("table1") == grid_path("table1.yaml") == ROOT / "sweeps/table1.yaml"
     assert load_grid("table2") == load_grid(ROOT / "sweeps/table2.yaml")
     mine = tmp_path / "table1.yaml"

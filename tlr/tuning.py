@@ -27,10 +27,10 @@ on every seed, to test whether the schedule is the reason:
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 
 from tlr import results
+from tlr.experiments.common import final_val
 from tlr.experiments.ppc import PRESETS
 from tlr.sweep import summarize
 
@@ -61,7 +61,7 @@ def val_score(run: Mapping, model: str = "rEFH") -> float:
     curve = run["details"][model]["curve"]
     if len(curve) < 3:
         raise ValueError(f"a learning curve of {len(curve)} points; the rule needs 3")
-    return statistics.mean(curve[-3:])
+    return final_val(curve)
 
 
 def keep(pilot: Mapping[float, Mapping], model: str = "rEFH") -> float:

@@ -11,6 +11,7 @@ checkpoints, timing, and the one result type, :class:`ModelResult`.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,11 +20,12 @@ from typing import Any, TypedDict
 import torch
 
 from tlr.models import build_model
-from tlr.rng import make_generator, torch_threads
+from tlr.rng import derive_seed, make_generator, torch_threads
 from tlr.train import History, OptimConfig, fit
 
 __all__ = ["ModelResult", "TrainSpec", "Experiment", "resolve", "apply_overrides",
-           "resolve_device", "checkpoint_path", "build", "train", "run_experiment"]
+           "resolve_device", "checkpoint_path", "restart_generator", "final_val", "build",
+           "train", "run_experiment"]
 
 
 class ModelResult(TypedDict):
@@ -95,6 +97,13 @@ class Experiment:
               device: torch.device) -> tuple[float, dict]:
         """(test metric, info) of a trained model."""
         raise NotImplementedError
+
+    def restarts(self, name: str, preset) -> int:
+        """How many initialisations of model ``name`` to train (default 1). With k > 1,
+        :func:`run_experiment` trains restarts 0..k-1 (restart 0 draws exactly what a run
+        without restarts draws; restart r > 0 reseeds both generators, :func:`restart_generator`)
+        and keeps the one with the lowest :func:`final_val`; the test metric is that one's."""
+        return 1
 
     def check(self, preset) -> None:
         """Raise a ValueError if the preset cannot run (default: anything goes)."""
@@ -192,35 +201,57 @@ def apply_overrides(preset, overrides: Mapping[str, str]):
 
 
 def checkpoint_path(checkpoint_dir: str | None, experiment: str, preset, seed: int,
-                    name: str) -> str | None:
+                    name: str, restart: int = 0) -> str | None:
     """Where a model's per-epoch checkpoint lives (None: no checkpoints)."""
     if checkpoint_dir is None:
         return None
-    return f"{checkpoint_dir}/{experiment}_{preset.name}_seed{seed}_{name}.pt"
+    tail = f"_restart{restart}" if restart else ""
+    return f"{checkpoint_dir}/{experiment}_{preset.name}_seed{seed}_{name}{tail}.pt"
 
 
-def build(exp: Experiment, name: str, preset, seed: int,
-          device: torch.device) -> tuple[torch.nn.Module, torch.Generator]:
+def restart_generator(g: torch.Generator, restart: int) -> torch.Generator:
+    """``g`` for restart ``restart``: ``g`` itself for restart 0, otherwise a generator on the
+    same device seeded from ``g``'s seed and the restart number (a stream of its own)."""
+    if restart == 0:
+        return g
+    out = torch.Generator(device=g.device)
+    out.manual_seed(derive_seed(g.initial_seed() % (2**62), f"restart{restart}"))
+    return out
+
+
+def final_val(curve: list[float]) -> float:
+    """A run's validation score at the end of training: the mean of the last three points of
+    its learning curve (fewer if it has fewer). Restarts are chosen by it."""
+    if not curve:
+        raise ValueError("an empty learning curve: no validation score to choose a restart by")
+    return statistics.mean(curve[-3:])
+
+
+def build(exp: Experiment, name: str, preset, seed: int, device: torch.device,
+          restart: int = 0) -> tuple[torch.nn.Module, torch.Generator]:
     """Model ``name`` of ``exp``, untrained, through the registry, and its training generator
-    (the experiment decides whether weights and training noise share one stream)."""
+    (the experiment decides whether weights and training noise share one stream; ``restart``
+    reseeds both, :func:`restart_generator`)."""
     init, g = exp.generators(name, seed, device)
+    new_init = restart_generator(init, restart)
+    g = new_init if g is init else restart_generator(g, restart)
     arch, config = exp.model_config(name, preset)
-    return build_model(arch, generator=init, **config).to(device), g
+    return build_model(arch, generator=new_init, **config).to(device), g
 
 
 def train(exp: Experiment, name: str, preset, seed: int, data, device: torch.device,
           checkpoint_dir: str | None = None, progress: bool | None = None, *,
           model: torch.nn.Module | None = None, generator: torch.Generator | None = None,
-          evaluate: Callable | None = None, eval_every: int | None = None
+          evaluate: Callable | None = None, eval_every: int | None = None, restart: int = 0
           ) -> tuple[torch.nn.Module, History, float]:
     """Train model ``name`` of ``exp`` with :func:`tlr.train.fit`, as ``run`` does.
 
     ``model``/``generator``: from :func:`build` (default: built here); ``evaluate`` /
     ``eval_every`` replace the experiment's validation metric and its period (analyses that
     record more along the way). Returns (model, history, training seconds; summed over
-    sessions if resumed)."""
+    sessions if resumed). ``restart``: which initialisation (:meth:`Experiment.restarts`)."""
     if model is None:
-        model, generator = build(exp, name, preset, seed, device)
+        model, generator = build(exp, name, preset, seed, device, restart)
     spec = exp.train_spec(name, preset)
     t0 = time.perf_counter()
     hist = fit(model, exp.train_data(name, preset, seed, data, device), spec.n_epochs,
@@ -228,7 +259,7 @@ def train(exp: Experiment, name: str, preset, seed: int, data, device: torch.dev
                n_pretrain=spec.n_pretrain, pretrain_cd_steps=spec.pretrain_cd_steps,
                evaluate=evaluate or exp.evaluator(name, preset, seed, data, device),
                eval_every=eval_every or spec.eval_every,
-               checkpoint=checkpoint_path(checkpoint_dir, exp.name, preset, seed, name),
+               checkpoint=checkpoint_path(checkpoint_dir, exp.name, preset, seed, name, restart),
                progress=progress)
     train_s = hist.elapsed if hist.resumed_at else time.perf_counter() - t0
     return model, hist, train_s
@@ -258,13 +289,39 @@ def run_experiment(exp: Experiment, models: list[str] | None = None, preset: str
             if name in exp.baselines:
                 mse, train_s, info = exp.baseline(name, preset, seed, data)
             else:
-                model, hist, train_s = train(exp, name, preset, seed, data, dev,
-                                             checkpoint_dir, progress)
-                model.eval()
-                mse, info = exp.score(model, name, preset, seed, data, hist, dev)
-                info = {"updates": hist.updates, **info}
-                if hist.resumed_at:  # trained over several sessions: train_s sums them
-                    info["resumed_at_epoch"] = hist.resumed_at
+                mse, train_s, info = _train_and_score(exp, name, preset, seed, data, dev,
+                                                      checkpoint_dir, progress)
             results[name] = ModelResult(mse=mse, train_s=train_s,
                                         info={**info, "wall_s": time.perf_counter() - t0})
     return results
+
+
+def _train_and_score(exp: Experiment, name: str, preset, seed: int, data, dev: torch.device,
+                     checkpoint_dir: str | None, progress: bool | None
+                     ) -> tuple[float, float, dict]:
+    """(test metric, training seconds, info) of model ``name``: one run, or with
+    :meth:`Experiment.restarts` > 1 the restart with the lowest :func:`final_val`. Every
+    restart is scored and listed in ``info["restarts"]`` (a diagnostic: the choice reads the
+    validation curves only); ``train_s`` sums the restarts' training, the protocol's cost."""
+    k = exp.restarts(name, preset)
+    runs = []
+    for r in range(k):
+        model, hist, train_s = train(exp, name, preset, seed, data, dev, checkpoint_dir,
+                                     progress, restart=r)
+        model.eval()
+        mse, info = exp.score(model, name, preset, seed, data, hist, dev)
+        info = {"updates": hist.updates, **info}
+        if hist.resumed_at:  # trained over several sessions: train_s sums them
+            info["resumed_at_epoch"] = hist.resumed_at
+        runs.append((mse, train_s, info, hist.metric))
+        del model
+    if k == 1:
+        return runs[0][:3]
+    vals = [final_val(curve) for *_, curve in runs]
+    best = min(range(k), key=vals.__getitem__)
+    mse, _, info, _ = runs[best]
+    listed = [{"restart": r, "val": v, "mse": m, "train_s": s,
+               **{key: i[key] for key in ("velocity_r2", "motion_ratio") if key in i}}
+              for r, (v, (m, s, i, _)) in enumerate(zip(vals, runs, strict=True))]
+    return mse, sum(s for _, s, _, _ in runs), {**info, "kept_restart": best,
+                                               "restarts": listed}

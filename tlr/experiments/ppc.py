@@ -23,6 +23,7 @@ from tlr.filters.baselines import fit_kf, kf_states, kf_true, order0, run_kf
 from tlr.models.registry import RVAE_BETA
 from tlr.rng import make_generator
 from tlr.train import History, OptimConfig
+from tlr.validation import check_int
 
 __all__ = ["HarmoniumRun", "VAERun", "PPCPreset", "PRESETS", "PPC", "MODELS", "test_data",
            "train_data", "val_data", "readout_data", "epoch_data", "run"]
@@ -81,6 +82,12 @@ class VAERun:
     beta_kl_weight0: float = RVAE_BETA["kl_weight0"]
     beta_free_bits: float = RVAE_BETA["free_bits"]
     beta_likelihood: str = RVAE_BETA["likelihood"]
+    # Initialisations trained per VAE and seed; the one with the lowest validation score at the
+    # end of training is kept (tlr.experiments.common.final_val; 1: a single run).
+    restarts: int = 1
+
+    def __post_init__(self):
+        check_int("restarts", self.restarts, 1)
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,9 @@ class PPCExperiment(Experiment):
         return velocity_r2(kf_states(fit_set.y, preset.lti, preset.ppc, params),
                            fit_set.z[..., 1],
                            kf_states(test.y, preset.lti, preset.ppc, params), test.z[..., 1])
+
+    def restarts(self, name: str, preset: PPCPreset) -> int:
+        return preset.vae.restarts if name not in ("rEFH", "TRBM", "RTRBM") else 1
 
     def _run(self, name: str, preset: PPCPreset) -> HarmoniumRun | VAERun:
         return preset.refh if name == "rEFH" else preset.trbm if name in ("TRBM",
