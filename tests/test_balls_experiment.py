@@ -26,9 +26,14 @@ def test_every_model_runs(results):
     assert list(results) == list(B.MODELS)
     for name, r in results.items():
         assert math.isfinite(r["mse"]) and 0 < r["mse"] < 1, name
-    for name in ("rEFH", "TRBM", "RTRBM", "rVAE", "TVAE", "rVAE-BPTT"):
+    for name in ("rEFH", "TRBM", "RTRBM", "rVAE", "TVAE", "rVAE-BPTT", "rVAE-β"):
         info = results[name]["info"]
         assert info["epochs"] == [1, 2] and len(info["curve"]) == 2 and info["n_gibbs"] == 2
+        # the rollout check and the state probes (frames 10 and 11 follow the 10-frame context)
+        assert math.isfinite(info["rollout"]["motion_ratio"]), name
+        assert len(info["rollout"]["mse_per_step"]) == 2, name
+        assert set(info["probes"]) == {"position_r2", "velocity_r2"}, name
+        assert len(info["rollout_example"]) == 2 and len(info["rollout_example"][0]) == 900
     assert results["rEFH"]["info"]["updates"] == 2 * 3
     assert results["rVAE"]["info"]["updates"] == 2 * 2 * 3  # 2 batches x 3 windows per epoch
     for name in ("rEFH", "TRBM", "RTRBM"):  # chains started from y_{t-1}: a diagnostic
@@ -72,3 +77,20 @@ def test_bad_names():
         B.run(["ORDER 0"], "huge")
     with pytest.raises(ValueError, match="unknown model"):
         B.build_model("nope", TINY)
+
+
+def test_rvae_beta_is_the_rvae_with_a_weighted_kl():
+    """Same sizes, initial weights and streams as the rVAE: with β = 1 and no warm-up it is
+    the rVAE, number for number; the registry's β makes it another model."""
+    names = ["rVAE", "rVAE-β"]
+    plain = dataclasses.replace(TINY, vae=dataclasses.replace(
+        TINY.vae, beta_kl_weight=1.0, beta_kl_warmup=0, beta_kl_weight0=0.0))
+    r = B.run(names, plain, seed=0, progress=False)
+    assert r["rVAE"]["mse"] == r["rVAE-β"]["mse"]
+    beta = B.build_model("rVAE-β", TINY)
+    assert beta.name == "rVAE-β" and beta.config.kl_weight == TINY.vae.beta_kl_weight
+    assert beta.config.n_latent == B.build_model("rVAE", TINY).config.n_latent
+    for name, p in B.PRESETS.items():  # the warm-up spans the first half of training
+        v = p.vae
+        updates = v.n_epochs * (v.n_seq // v.batch) * (p.T // v.window)
+        assert v.beta_kl_warmup == updates // 2, name

@@ -7,12 +7,17 @@ Sources §9. Data: Sutskever's generator (or Makin's MATLAB port, ``variant="por
 * rEFH, TRBM, RTRBM with 900 Bernoulli visible units and 400 hidden units (§9.5), trained on
   whole sequences (one 100-frame sequence per update, fresh sequences every epoch), static
   pretraining for the first updates, CD-25, Makin's hyperbolic schedule with m0 = 50;
-* rVAE, TVAE, rVAE-BPTT with a Bernoulli likelihood (§7; sizes are ours, the poster gives none).
+* rVAE, TVAE, rVAE-BPTT with a Bernoulli likelihood (§7; sizes are ours, the poster gives none);
+* rVAE-β: the rVAE with its KL term weighted by a warmed-up β (the rVAE chapter derives it),
+  with the rVAE's sizes, initial weights and random streams (a paired comparison).
 
 Score (§9.6): filter each test sequence on its true frames, predict frame t from u_{t-1} alone
 (:func:`tlr.evaluation.prediction.one_step_predictions`), MSE per pixel over frames 2..T and
 sequences. The harmoniums predict by clamped Gibbs sampling, the VAEs by its encoder/decoder
-analogue (``RVAE.predict_next``).
+analogue (``RVAE.predict_next``). Beside the score, every trained model's run records a rollout
+check (does the generated motion follow the true one? :func:`tlr.evaluation.video.rollout_metrics`)
+and linear probes of its state for the balls' centre of mass and its velocity
+(:func:`tlr.evaluation.video.state_probes`).
 
 ``python -m tlr run balls --preset quick|medium|paper --models "ORDER 0,rEFH" --seed 0``.
 """
@@ -24,7 +29,13 @@ from dataclasses import dataclass, field
 import torch
 
 from tlr.data.balls import BallsConfig, simulate_balls
-from tlr.evaluation.prediction import one_step_mse, one_step_predictions, order0_predictions
+from tlr.evaluation.prediction import (
+    one_step_mse,
+    one_step_predictions,
+    order0_predictions,
+    rollout,
+)
+from tlr.evaluation.video import rollout_metrics, state_probes
 from tlr.experiments.common import Experiment, ModelResult, TrainSpec, run_experiment
 from tlr.models import build_model as registry_build
 from tlr.rng import make_generator
@@ -63,6 +74,16 @@ class VAERun:
     window: int = 10  # steps per update; u detached between windows
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig("adam", lr=1e-3, decay=1.02))
+    # rVAE-β only: β ramps linearly from beta_kl_weight0 to beta_kl_weight over the first
+    # beta_kl_warmup updates (tlr.models.rvae.RVAEConfig), then stays. The Moving MNIST
+    # experiment's choice for frames, carried over unchanged (its reasons: tlr.experiments.mnist
+    # .VAERun): 0.25 -> 0.75 over the first half of training. 10 000 = half of the paper
+    # preset's 20 000 updates (100 epochs x 400 / 20 sequences x 10 windows); quick and medium
+    # set their own half.
+    beta_kl_weight: float = 0.75
+    beta_kl_warmup: int = 10000
+    beta_kl_weight0: float = 0.25
+    beta_free_bits: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,13 @@ class BallsPreset:
     n_val: int = 10  # validation sequences for the learning curves
     n_gibbs: int = 25  # clamped Gibbs steps per prediction (§9.6)
     eval_every: int = 5
+    n_context: int = 10  # rollout check: true frames filtered before generating
+    n_rollout_seq: int = 50  # test sequences rolled out
+    # frames generated after the context: a short horizon, because over a long one the balls'
+    # centre of mass drifts back to the middle of the box, and a rollout that blurs into the
+    # mean frame would get credit for that drift as "motion"
+    n_rollout: int = 10
+    n_probe: int = 100  # sequences (their own stream) the state probes are fitted on
     harmonium: HarmoniumRun = field(default_factory=HarmoniumRun)
     vae: VAERun = field(default_factory=VAERun)
     device: str = "cpu"  # "cpu", "cuda" or "auto"
@@ -92,13 +120,13 @@ PRESETS: dict[str, BallsPreset] = {
         name="quick", n_test=50, n_val=5, eval_every=2,
         harmonium=HarmoniumRun(n_hidden=400, n_cd_steps=5, n_epochs=6, n_seq=100,
                                seqs_per_update=1),
-        vae=VAERun(n_epochs=12, n_seq=200),
+        vae=VAERun(n_epochs=12, n_seq=200, beta_kl_warmup=600),  # half of 1200 updates
     ),
     # About 10 CPU minutes per harmonium: 16 000 updates of CD-5 (the paper: 102 000 of CD-25).
     "medium": BallsPreset(
         name="medium", n_test=200, eval_every=10,
         harmonium=HarmoniumRun(n_cd_steps=5, n_epochs=40, n_seq=400),
-        vae=VAERun(n_epochs=60),
+        vae=VAERun(n_epochs=60, beta_kl_warmup=6000),  # half of 12 000 updates
     ),
     # The spec's settings: hours on a CPU per harmonium.
     "paper": BallsPreset(name="paper", eval_every=25),
@@ -121,12 +149,24 @@ def val_data(preset: BallsPreset, seed: int) -> torch.Tensor:
     return sequences(preset.n_val, preset, seed, f"balls/{preset.variant}/val")
 
 
+def probe_data(preset: BallsPreset, seed: int) -> torch.Tensor:
+    """The sequences (T, n_probe, 900) the state probes are fitted on, apart from the others."""
+    return sequences(preset.n_probe, preset, seed, f"balls/{preset.variant}/probe")
+
+
 HARMONIUMS = ("rEFH", "TRBM", "RTRBM")
+
+
+def _stream(name: str) -> str:
+    """The random streams a model draws from: the rVAE-β uses the rVAE's (initial weights,
+    training data and noise, test sampling), so that it differs from the rVAE only by the KL
+    weight."""
+    return "rVAE" if name == "rVAE-β" else name
 
 
 def epoch_data(preset: BallsPreset, seed: int, name: str, epoch: int, n_seq: int) -> torch.Tensor:
     """Model ``name``'s fresh training sequences of ``epoch``, (T, n_seq, n_pixels)."""
-    return sequences(n_seq, preset, seed, f"balls/{name}/epoch{epoch}")
+    return sequences(n_seq, preset, seed, f"balls/{_stream(name)}/epoch{epoch}")
 
 
 def model_config(name: str, preset: BallsPreset) -> tuple[str, dict]:
@@ -135,9 +175,12 @@ def model_config(name: str, preset: BallsPreset) -> tuple[str, dict]:
     if name in HARMONIUMS:
         return name, dict(n_obs=n_pixels, n_hidden=h.n_hidden, obs_type="bernoulli",
                           n_cd_steps=h.n_cd_steps)
-    if name in ("rVAE", "rVAE-BPTT", "TVAE"):
+    if name in ("rVAE", "rVAE-BPTT", "TVAE", "rVAE-β"):
+        beta = dict(kl_weight=v.beta_kl_weight, kl_warmup=v.beta_kl_warmup,
+                    kl_weight0=v.beta_kl_weight0, free_bits=v.beta_free_bits)
         return name, dict(n_obs=n_pixels, n_latent=v.n_latent, n_units=v.n_units,
-                          likelihood="bernoulli", learn_sigma=v.learn_sigma)
+                          likelihood="bernoulli", learn_sigma=v.learn_sigma,
+                          **(beta if name == "rVAE-β" else {}))
     raise ValueError(f"unknown model {name!r}; valid: {', '.join(BALLS.models[1:])}")
 
 
@@ -152,7 +195,7 @@ class BallsExperiment(Experiment):
 
     name = "balls"
     presets = PRESETS
-    models = ("ORDER 0", "rEFH", "TRBM", "RTRBM", "rVAE", "TVAE", "rVAE-BPTT")
+    models = ("ORDER 0", "rEFH", "TRBM", "RTRBM", "rVAE", "TVAE", "rVAE-BPTT", "rVAE-β")
     baselines = ("ORDER 0",)
 
     def prepare(self, preset: BallsPreset, seed: int, device: torch.device) -> torch.Tensor:
@@ -179,8 +222,8 @@ class BallsExperiment(Experiment):
     def generators(self, name: str, seed: int, device: torch.device):
         if name in HARMONIUMS:
             return super().generators(name, seed, device)
-        return (make_generator(seed, f"balls/{name}/init"),  # weights: drawn on the CPU
-                make_generator(seed, f"balls/{name}", device))
+        return (make_generator(seed, f"balls/{_stream(name)}/init"),  # weights: on the CPU
+                make_generator(seed, f"balls/{_stream(name)}", device))
 
     def train_data(self, name: str, preset: BallsPreset, seed: int, test: torch.Tensor,
                    device: torch.device):
@@ -204,8 +247,19 @@ class BallsExperiment(Experiment):
         mse = one_step_mse(one_step_predictions(model, test, preset.n_gibbs, g), test)
         with torch.no_grad():  # not a prediction: how well the state u_t describes its frame
             recon = (model.reconstruct(model.filter(test)) - test).double().pow(2).mean().item()
+        c, n_roll = preset.n_context, min(preset.n_rollout_seq, test.shape[1])
+        n_gen = min(preset.n_rollout, test.shape[0] - c)
+        gen = rollout(model, test[:c, :n_roll], n_gen, preset.n_gibbs,
+                      make_generator(seed, f"balls/{_stream(name)}/rollout", device))
+        side = preset.resolution
         info = {"epochs": hist.epochs, "curve": hist.metric, "n_gibbs": preset.n_gibbs,
-                "reconstruction_mse": recon}
+                "reconstruction_mse": recon,
+                "rollout": rollout_metrics(gen, test[c:c + n_gen, :n_roll], test[c - 1, :n_roll],
+                                           side),
+                "probes": state_probes(model, probe_data(preset, seed).to(device), test, side),
+                # the first test sequence's generated frames, 0-255 (the book's video strip)
+                "rollout_example": (gen[:, 0] * 255).round().clamp(0, 255).to(torch.uint8
+                                                                             ).tolist()}
         if name in HARMONIUMS:
             # diagnostics beside the protocol: the same chains started from the true previous
             # frame, with n_gibbs steps and with none (the mean-field readout alone)
