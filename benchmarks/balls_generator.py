@@ -1,4 +1,4 @@
-"""Benchmark: bouncing-balls generation, 4000 sequences x 100 frames (Sources §9.3 training set), CPU.
+"""Benchmark: bouncing-balls generation, 4000 sequences x 100 frames (the training set), CPU.
 
 Times ``tlr.data.balls.simulate_balls`` end to end (start states, physics, 30 x 30 rendering)
 for Sutskever's generator and Makin's port, and reports the physics / rendering split and the

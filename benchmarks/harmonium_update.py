@@ -4,7 +4,8 @@ One update = what :func:`tlr.train.fit` does per sequence on the bouncing-balls 
 mean-field pass over a 100-frame sequence, one CD-k run on its 100 frames [u_{t-1}, y_t]
 (900 Bernoulli pixels + n_hidden recurrent units, n_hidden hidden units), the gradient and one
 optimiser step (Makin's hyperbolic momentum schedule). Measured for the rEFH with CD-5 and
-CD-25 at 400 and 800 hidden units, with 1 and 2 torch threads.
+CD-25 at 400 and 800 hidden units, with 1 and 2 torch threads, and with the training chains'
+products in bfloat16 (``gibbs_dtype="bfloat16"``; gradients and weights stay float32).
 
 The FLOP count is that of the matrix products, which dominate: per Gibbs step two products of
 (100 × V) by (V × H) (V = 900 + H visible, H hidden): 2 · 2 · 100 · V · H FLOP; k steps, plus
@@ -12,6 +13,11 @@ the positive phase, the mean-field pass (100 steps of B = 1 rows: tiny) and the 
 (two V × H outer products over 100 rows). ``gflops`` is that count over the measured time; the
 machine's reference is one large float32 matrix product (``peak_matmul_gflops``) with the same
 thread count. The ratio says how much of the CPU the update uses.
+
+Two ceilings say what else the CPU could give: the peak of a bfloat16 product
+(``peak_matmul_gflops_bf16``), and ``batching``: the update's dominant product,
+(100 × V) @ (V × H), for K independent runs at once (one batched product of K weight matrices)
+against K separate products: what training K runs (seeds, settings) in one process could gain.
 
     python benchmarks/harmonium_update.py --json benchmarks/results/harmonium_update.json
 """
@@ -41,10 +47,11 @@ def update_flops(n_hidden: int, n_cd: int, T: int = 100, n_pixels: int = 900) ->
     return float(gibbs + filt + grad)
 
 
-def peak_gflops(threads: int, n: int = 1536, repeats: int = 5) -> float:
-    """The best of ``repeats`` float32 (n × n) @ (n × n) products, GFLOP/s."""
+def peak_gflops(threads: int, n: int = 1536, repeats: int = 5,
+                dtype: torch.dtype = torch.float32) -> float:
+    """The best of ``repeats`` (n × n) @ (n × n) products in ``dtype``, GFLOP/s."""
     with torch_threads(threads):
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         a @ b
         best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
@@ -56,15 +63,33 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def measure(n_hidden: int, n_cd: int, threads: int, repeats: int, seed: int = 0) -> dict:
-    """Median ms of ``repeats`` updates (after two warm-up updates) and the achieved GFLOP/s."""
+def batching(threads: int, k: int, n_hidden: int = 400, T: int = 100, n_pixels: int = 900,
+             repeats: int = 20) -> dict:
+    """GFLOP/s of the update's dominant product for ``k`` independent runs: ``k`` separate
+    (T × V) @ (V × H) products against one batched product (best of ``repeats``)."""
+    V = n_pixels + n_hidden
+    with torch_threads(threads):
+        a, w = torch.rand(k, T, V), torch.randn(k, V, n_hidden)
+        torch.bmm(a, w)
+        sep = min(_timed(lambda: [a[i] @ w[i] for i in range(k)]) for _ in range(repeats))
+        bat = min(_timed(lambda: torch.bmm(a, w)) for _ in range(repeats))
+    flop = 2 * k * T * V * n_hidden
+    return {"separate_gflops": flop / sep / 1e9, "batched_gflops": flop / bat / 1e9,
+            "speedup": sep / bat}
+
+
+def measure(n_hidden: int, n_cd: int, threads: int, repeats: int, seed: int = 0,
+            gibbs_dtype: str = "float32") -> dict:
+    """Median ms of ``repeats`` updates (after two warm-up updates) and the achieved GFLOP/s
+    (``gibbs_dtype``: the precision of the training chains' products)."""
     preset = PRESETS["paper"]
     h = preset.harmonium
     with torch_threads(threads):
         g = torch.Generator().manual_seed(seed)
         from dataclasses import replace
 
-        p = replace(preset, harmonium=replace(h, n_hidden=n_hidden, n_cd_steps=n_cd))
+        p = replace(preset, harmonium=replace(h, n_hidden=n_hidden, n_cd_steps=n_cd,
+                                              gibbs_dtype=gibbs_dtype))
         model = build_model("rEFH", p, g)
         opt = make_optimizer(model, h.optim)
         set_schedule(opt, h.optim, 1, h.n_epochs)
@@ -88,24 +113,36 @@ def main() -> None:
     ap.add_argument("--hidden", default="400,800")
     ap.add_argument("--cd", default="5,25")
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--gibbs-dtypes", default="float32,bfloat16")
+    ap.add_argument("--batch-runs", default="2,4", help="K independent runs (batching)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     prov = provenance("cpu")
     load0 = os.getloadavg()[0]
-    rows, peaks = {}, {}
+    rows, peaks, peaks_bf16, batched = {}, {}, {}, {}
     for th in (int(x) for x in args.threads.split(",")):
         peaks[th] = peak_gflops(th)
-        print(f"{th} thread(s): peak float32 matmul {peaks[th]:.1f} GFLOP/s")
-        for H in (int(x) for x in args.hidden.split(",")):
-            for k in (int(x) for x in args.cd.split(",")):
-                r = measure(H, k, th, args.repeats)
-                r["fraction_of_peak"] = r["gflops"] / peaks[th]
-                rows[f"H{H}/CD-{k}/{th}-thread"] = r
-                print(f"  rEFH H={H} CD-{k}: {r['ms']:7.1f} ms/update, {r['gflops']:5.1f} "
-                      f"GFLOP/s ({100 * r['fraction_of_peak']:.0f}% of peak)")
+        peaks_bf16[th] = peak_gflops(th, dtype=torch.bfloat16)
+        print(f"{th} thread(s): peak matmul float32 {peaks[th]:.1f}, bfloat16 "
+              f"{peaks_bf16[th]:.1f} GFLOP/s")
+        for k in (int(x) for x in args.batch_runs.split(",")):
+            batched[f"K{k}/{th}-thread"] = b = batching(th, k)
+            print(f"  {k} runs' products: separate {b['separate_gflops']:.1f}, batched "
+                  f"{b['batched_gflops']:.1f} GFLOP/s (x{b['speedup']:.2f})")
+        for dt in args.gibbs_dtypes.split(","):
+            tag = "" if dt == "float32" else f"/{dt}"
+            for H in (int(x) for x in args.hidden.split(",")):
+                for k in (int(x) for x in args.cd.split(",")):
+                    r = measure(H, k, th, args.repeats, gibbs_dtype=dt)
+                    r["fraction_of_peak"] = r["gflops"] / peaks[th]  # of the float32 peak
+                    rows[f"H{H}/CD-{k}/{th}-thread{tag}"] = r
+                    print(f"  rEFH H={H} CD-{k} {dt}: {r['ms']:7.1f} ms/update, "
+                          f"{r['gflops']:5.1f} GFLOP/s ({100 * r['fraction_of_peak']:.0f}% of "
+                          "the float32 peak)")
     out = {"benchmark": "harmonium_update", "config": "bouncing balls, paper preset (T = 100, "
            "one sequence per update, 900 Bernoulli pixels), rEFH", "repeats": args.repeats,
-           "peak_matmul_gflops": peaks, "rows": rows,
+           "peak_matmul_gflops": peaks, "peak_matmul_gflops_bf16": peaks_bf16,
+           "batching": batched, "rows": rows,
            "provenance": {**prov, **machine_load(load0)}}
     if args.json is not None:
         write_json(args.json, out)

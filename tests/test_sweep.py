@@ -221,6 +221,8 @@ def test_set_axes_tuples_and_file_names():
     b = Run("ppc", "quick", "ORDER 0", 0, (("n_test", "2"), ("T_test", "50")))
     assert a.file_name.split("_")[-1] == b.file_name.split("_")[-1]
     assert Run("ppc", "paper", "KF-1", 2).file_name.startswith("ppc_paper_KF-1_seed2_defaults_")
+    # a model name outside ASCII keeps its own file: rVAE-β is not the rVAE
+    assert Run("ppc", "paper", "rVAE-β", 2).file_name.startswith("ppc_paper_rVAE-beta_seed2_")
 
 
 def test_grid_union_of_blocks_and_bad_values(tmp_path, capsys):

@@ -123,7 +123,9 @@ def _raw(value: Any) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=+-]+", "-", text).strip("-")
+    """``text`` as a file-name part: β spelled out (rVAE-β and rVAE must not share a name),
+    anything else outside [A-Za-z0-9._=+-] a dash."""
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "-", text.replace("β", "beta")).strip("-")
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,10 @@ def test_bernoulli_helper_is_exact_in_distribution():
     assert torch.allclose(x.mean(0), p[0], atol=0.006)
 
 
-def test_long_cd_approximates_the_exact_log_likelihood_gradient():
-    """CD-k with long chains, averaged over many chains, ≈ ∂ mean log p(v)/∂θ (brute force)."""
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+def test_long_cd_approximates_the_exact_log_likelihood_gradient(dtype):
+    """CD-k with long chains, averaged over many chains, ≈ ∂ mean log p(v)/∂θ (brute force);
+    also with the chain's products in bfloat16 (statistics still in the parameters' dtype)."""
     efh = _tiny(groups=(("bernoulli", 3),), n_hidden=2, seed=3)
     data = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]], dtype=torch.float64)
     vs = _all_binary(3)
@@ -90,7 +92,9 @@ def test_long_cd_approximates_the_exact_log_likelihood_gradient():
 
     reps = 20_000
     batch = data.repeat(reps, 1)
-    stats = efh.contrastive_divergence([batch], k=30, generator=torch.Generator().manual_seed(4))
+    stats = efh.contrastive_divergence([batch], k=30, generator=torch.Generator().manual_seed(4),
+                                       dtype=dtype)
+    assert stats.x_mean_neg.dtype == stats.v_neg[0].dtype == torch.float64
     cd = efh.cd_gradients(stats)
     for e, c in zip(exact, cd, strict=True):
         assert torch.allclose(e, c, atol=0.02), (e, c)
@@ -107,6 +111,16 @@ def test_cd_gradients_formula_and_clamping():
     assert allclose(gW1, -(v[1].T @ s.x_pos - s.v_neg[1].T @ s.x_mean_neg) / 7)
     assert allclose(gb0, torch.zeros(3, dtype=torch.float64))  # clamped: no bias signal
     assert allclose(gh, -(s.x_pos - s.x_mean_neg).mean(0))
+
+
+def test_chain_dtype_of_the_parameters_changes_nothing():
+    efh = _tiny()
+    v = [torch.rand(5, 3, dtype=torch.float64), torch.ones(5, 2, dtype=torch.float64)]
+    a = efh.contrastive_divergence(v, k=3, generator=torch.Generator().manual_seed(1))
+    b = efh.contrastive_divergence(v, k=3, generator=torch.Generator().manual_seed(1),
+                                   dtype=torch.float64)
+    assert all(torch.equal(x, y) for x, y in zip(efh.cd_gradients(a), efh.cd_gradients(b),
+                                                  strict=True))
 
 
 def test_bad_inputs_give_clear_errors():

@@ -232,3 +232,25 @@ def test_refh_sample_mode_hands_on_the_cd_samples(T):
     out_mean = mean.update(y, u0, torch.Generator().manual_seed(3))
     torch.testing.assert_close(out_mean.u, mean.filter(y, u0)[-1])
     assert not torch.equal(out_mean.u, out.u)
+
+
+def test_gibbs_dtype_is_checked_and_reaches_the_training_chains(monkeypatch):
+    from tlr.models.efh import EFH
+
+    with pytest.raises(ValueError, match="gibbs_dtype must be one of"):
+        REFHConfig(gibbs_dtype="float16")
+    seen = []
+    original = EFH.contrastive_divergence
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("dtype"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(EFH, "contrastive_divergence", spy)
+    m = REFH(REFHConfig(n_obs=4, n_hidden=3, obs_type="bernoulli", gibbs_dtype="bfloat16"),
+             generator=torch.Generator().manual_seed(0))
+    y = torch.rand(6, 2, 4, generator=torch.Generator().manual_seed(1))
+    m.update(y, None, torch.Generator().manual_seed(2))
+    m.pretrain_update(y, 2, torch.Generator().manual_seed(3))
+    assert seen == [torch.bfloat16, torch.bfloat16]
+    assert all(p.grad.dtype == torch.float32 for p in m.parameters() if p.grad is not None)

@@ -59,6 +59,9 @@ class HarmoniumRun:
     # hyperbolic schedule, m0 = 50 for every group: η starts at 0.02, μ = 0.9 (Sources §5.4)
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig("makin-hyperbolic", m0=(50, 50, 50, 50, 50)))
+    # the training chains' matrix products: "float32" (the protocol) or "bfloat16" (faster where
+    # the CPU or GPU multiplies bfloat16 natively; benchmarks/harmonium_update.py)
+    gibbs_dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ def model_config(name: str, preset: BallsPreset) -> tuple[str, dict]:
     h, v, n_pixels = preset.harmonium, preset.vae, preset.balls.n_pixels
     if name in HARMONIUMS:
         return name, dict(n_obs=n_pixels, n_hidden=h.n_hidden, obs_type="bernoulli",
-                          n_cd_steps=h.n_cd_steps)
+                          n_cd_steps=h.n_cd_steps, gibbs_dtype=h.gibbs_dtype)
     if name in ("rVAE", "rVAE-BPTT", "TVAE", "rVAE-β"):
         beta = dict(kl_weight=v.beta_kl_weight, kl_warmup=v.beta_kl_warmup,
                     kl_weight0=v.beta_kl_weight0, free_bits=v.beta_free_bits)

@@ -185,6 +185,7 @@ class EFH(nn.Module):
         generator: torch.Generator | None,
         clamped: Sequence[int] = (),
         hidden_bias: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
     ) -> CDStats:
         """CD-k from the data ``v_pos`` (Sources §5.3, ``CDStepper.m``).
 
@@ -192,6 +193,11 @@ class EFH(nn.Module):
         v⁻ ~ p(v | x) (groups in ``clamped`` stay at their data), x̄⁻ = σ(η_x(v⁻)),
         x ~ Bern(x̄⁻). Returns the statistics; :meth:`cd_gradients` turns them into gradients.
         ``hidden_bias`` is added to η_x (a dynamic bias, e.g. RTRBM's initial-state bias).
+
+        ``dtype`` (e.g. ``torch.bfloat16``): the chain's matrix products of free groups run in
+        this precision, on a copy of the weights; biases, sigmoids, samples, the returned
+        statistics and hence the gradients stay in the parameters' dtype. None (or the
+        parameters' dtype): every product in the parameters' dtype.
         """
         check_int("k (CD steps)", k)
         self.check_visible(v_pos)
@@ -201,20 +207,31 @@ class EFH(nn.Module):
             fixed = fixed + v_pos[g] @ self.W[g]
         free = [g for g in range(len(self.sizes)) if g not in clamped]
 
-        W = list(self.W)
+        low = dtype is not None and dtype != self.b_hid.dtype
+        W = [w.to(dtype) for w in self.W] if low else list(self.W)
+
+        def product(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+            """a @ w in the chain's precision, returned in the parameters' dtype."""
+            return (a.to(dtype) @ w).to(fixed.dtype) if low else a @ w
 
         def hidden_mean(v: Sequence[torch.Tensor]) -> torch.Tensor:
             eta = fixed
             for g in free:
-                eta = eta + v[g] @ W[g]
+                eta = eta + product(v[g], W[g])
             return torch.sigmoid(eta)
+
+        def sample_visible(x: torch.Tensor) -> list[torch.Tensor]:
+            if not low:
+                return self.sample_visible(x, generator, keep)
+            return [keep[g] if g in keep else unit_sample(kind, product(x, W[g].T) + b, generator)
+                    for g, (kind, b) in enumerate(zip(self.kinds, self.b_vis, strict=True))]
 
         x_mean_pos = hidden_mean(v_pos)
         x_pos = bernoulli(x_mean_pos, generator)
         keep = {g: v_pos[g] for g in clamped}
         x = x_pos
         for step in range(k):
-            v_neg = self.sample_visible(x, generator, keep)
+            v_neg = sample_visible(x)
             x_mean_neg = hidden_mean(v_neg)
             if step < k - 1:  # the last hidden sample is never used (means are returned)
                 x = bernoulli(x_mean_neg, generator)

@@ -13,7 +13,7 @@ import torch
 from tlr.models.base import RecurrentModel, check_int
 from tlr.models.efh import EFH, UNIT_TYPES, CDStats, bernoulli, unit_sample
 
-__all__ = ["check_config", "RecurrentHarmonium"]
+__all__ = ["GIBBS_DTYPES", "check_config", "RecurrentHarmonium"]
 
 
 def check_config(config) -> None:
@@ -22,6 +22,15 @@ def check_config(config) -> None:
         raise ValueError(f"obs_type must be one of {UNIT_TYPES}, got {config.obs_type!r}")
     for name in ("n_obs", "n_hidden", "n_cd_steps"):
         check_int(name, getattr(config, name))
+    if getattr(config, "gibbs_dtype", "float32") not in GIBBS_DTYPES:
+        raise ValueError(f"gibbs_dtype must be one of {GIBBS_DTYPES}, got "
+                         f"{config.gibbs_dtype!r}")
+
+
+# Precisions of the training chains' matrix products (EFH.contrastive_divergence's dtype):
+# float32, the parameters' own, or bfloat16, which CPUs with AVX-512 BF16 and GPUs multiply
+# several times faster (benchmarks/harmonium_update.py measures it).
+GIBBS_DTYPES = ("float32", "bfloat16")
 
 
 class RecurrentHarmonium(RecurrentModel):
@@ -34,6 +43,11 @@ class RecurrentHarmonium(RecurrentModel):
         self.config = c = config
         self.efh = EFH([("bernoulli", c.n_hidden), (c.obs_type, c.n_obs)], c.n_hidden,
                        init_std=c.init_std, generator=generator)
+
+    @property
+    def gibbs_dtype(self) -> torch.dtype:
+        """The precision of the training chains' products (``config.gibbs_dtype``)."""
+        return getattr(torch, getattr(self.config, "gibbs_dtype", "float32"))
 
     def initial_state(self, batch: int) -> torch.Tensor:
         """u_0 = 0 (``rcrnt0`` in EFH.m)."""
@@ -86,13 +100,14 @@ class RecurrentHarmonium(RecurrentModel):
         start = self.initial_state(B) if u0 is None else u0
         if T == 1:  # online training: no filter pass; u_1 is the positive phase's x̄⁺
             stats = self.efh.contrastive_divergence([start, y[0]], self.config.n_cd_steps,
-                                                    generator, clamped=clamped)
+                                                    generator, clamped=clamped,
+                                                    dtype=self.gibbs_dtype)
             return stats.x_mean_pos[None], stats
         u = self.filter(y, u0)
         u_prev = torch.cat([start[None], u[:-1]])
         stats = self.efh.contrastive_divergence([u_prev.reshape(T * B, -1), y.reshape(T * B, n)],
                                                 self.config.n_cd_steps, generator,
-                                                clamped=clamped)
+                                                clamped=clamped, dtype=self.gibbs_dtype)
         return u, stats
 
     @torch.no_grad()
@@ -104,7 +119,7 @@ class RecurrentHarmonium(RecurrentModel):
         frames = y.reshape(-1, y.shape[-1])
         u0 = self.initial_state(frames.shape[0])
         stats = self.efh.contrastive_divergence([u0, frames], n_cd_steps, generator,
-                                                clamped=(0,))
+                                                clamped=(0,), dtype=self.gibbs_dtype)
         self.efh.set_gradients(self.efh.cd_gradients(stats))
 
     @torch.no_grad()

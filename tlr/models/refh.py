@@ -35,6 +35,8 @@ class REFHConfig:
     n_cd_steps: int = 1  # CD-1 in Makin's 2018 code; the 2015 paper used CD-15
     recurrent: str = "mean"  # u_t handed on = hidden means (2018 code) or "sample"d states (2015)
     init_std: float = 0.005  # weights ~ N(0, 0.005²), biases 0
+    # the training chains' matrix products: "float32" or "bfloat16" (EFH.contrastive_divergence)
+    gibbs_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         check_config(self)

@@ -58,6 +58,8 @@ class TRBMConfig:
     obs_type: str = "poisson"
     n_cd_steps: int = 25  # CD-25
     init_std: float = 0.005
+    # the training chains' matrix products: "float32" or "bfloat16" (EFH.contrastive_divergence)
+    gibbs_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         check_config(self)
