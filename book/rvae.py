@@ -1054,13 +1054,20 @@ def gain_aware_kf1_mse(seed: int) -> float:
     return torus_mse(aware(grid[best], te.y), te.position, ppc.period)
 
 
+# the plain rVAE's paper runs, repeated with the velocity probe (the same test MSE, bit for bit)
+plain_probe = {}
+for s in seeds:
+    rerun = tlr.results.load(f"ppc/rvae_paper/paper_seed{s}")
+    assert rerun["results"]["rVAE"]["mse"] == seed_mse["rVAE"][s]
+    plain_probe[s] = rerun["details"]["rVAE"]["velocity_r2"]
+
 seed_rows = {}
 for s in seeds:
     r = beta_paper[s]
     seed_rows[s] = {"KF-1": seed_mse["KF-1"][s], "KF-1 + R_t": gain_aware_kf1_mse(s),
                     "rVAE": seed_mse["rVAE"][s], "rVAE-β": r["results"]["rVAE-β"]["mse"],
                     "rEFH": seed_mse["rEFH"][s], "KF-true": r["results"]["KF-true"]["mse"],
-                    "r2": r["details"]["rVAE-β"]["velocity_r2"],
+                    "r2": r["details"]["rVAE-β"]["velocity_r2"], "r2 rVAE": plain_probe[s],
                     "r2 KF-1": r["details"]["KF-1"]["velocity_r2"],
                     "r2 KF-true": r["details"]["KF-true"]["velocity_r2"],
                     "train_s": r["results"]["rVAE-β"]["train_s"]}
@@ -1073,14 +1080,16 @@ def target_mark(r2: float, mse_model: float, mse_kf1: float) -> str:
 
 
 MSE_COLS = ("KF-1", "KF-1 + R_t", "rVAE", "rVAE-β", "rEFH", "KF-true")
-rows = ["| seed | " + " | ".join(MSE_COLS) + " | velocity $R^2$, rVAE-β | rVAE-β training "
-        "(min) | target met |", "|---:|" + "---:|" * (len(MSE_COLS) + 2) + ":---:|"]
+rows = ["| seed | " + " | ".join(MSE_COLS) + " | velocity $R^2$, rVAE | velocity $R^2$, rVAE-β "
+        "| rVAE-β training (min) | target met |",
+        "|---:|" + "---:|" * (len(MSE_COLS) + 3) + ":---:|"]
 for s, d in seed_rows.items():
     rows.append(f"| {s} | " + " | ".join(fmt(d[c]) for c in MSE_COLS)
-                + f" | {d['r2']:.2f} | {d['train_s'] / 60:.1f} | "
+                + f" | {d['r2 rVAE']:.3f} | {d['r2']:.2f} | {d['train_s'] / 60:.1f} | "
                 + target_mark(d["r2"], d["rVAE-β"], d["KF-1"]) + " |")
 rows.append("| mean | " + " | ".join(fmt(statistics.mean(d[c] for d in seed_rows.values()))
                                      for c in MSE_COLS)
+            + f" | {statistics.mean(d['r2 rVAE'] for d in seed_rows.values()):.3f}"
             + f" | {statistics.mean(d['r2'] for d in seed_rows.values()):.2f} | "
             + f"{statistics.mean(d['train_s'] for d in seed_rows.values()) / 60:.1f} | |")
 display(Markdown("Test MSE in units of $10^{-4}$ rad² per seed (paper preset, loaded; "
@@ -1102,9 +1111,9 @@ display(Markdown("\n".join(rows)))
 
 # %% [markdown]
 # Per seed, the error relative to KF-1 against the velocity $R^2$ of the state (right) shows
-# whether a seed's advantage comes with a velocity. The plain rVAE's paper runs were saved before
-# the runner recorded the velocity probe, so its point there is the live rVAE of seed 0 (the
-# table of "Which order was learned?"). The open circles are the same rVAE-β setting trained with
+# whether a seed's advantage comes with a velocity. The plain rVAE's points come from its
+# paper runs, repeated with the velocity probe (`results/ppc/rvae_paper`: the same test errors,
+# to the last bit, as the Table 1 runs). The open circles are the same rVAE-β setting trained with
 # the `quick` preset (120 epochs, so the warm-up is half of training), against the paper KF-1 of
 # the same seed and test set.
 
@@ -1145,8 +1154,9 @@ for r in beta_variants:
              rel_kf1(r["results"]["rVAE-β"]["mse"], r["seed"]), "X", color="C1", ms=8,
              label=f"rVAE-β, paper, warm-up {r['overrides']['vae.beta_kl_warmup']} "
                    f"(seed {r['seed']})")
-ax1.plot(v_r2["rVAE"], mse["rVAE"] / mse["KF-1"], "o", color="C0", ms=7,
-         label="rVAE, live (seed 0)")
+for s in seeds:
+    ax1.plot(seed_rows[s]["r2 rVAE"], rel_kf1(seed_rows[s]["rVAE"], s), "o", color="C0", ms=7,
+             label="rVAE, paper" if s == seeds[0] else None)
 ax1.set(xlabel="velocity $R^2$ of the state (test set)", ylabel="test MSE / KF-1's (same seed)",
         xlim=(-0.02, 1.02), ylim=(0.5, 1.5), title="order against error")
 ax1.legend(fontsize=7, frameon=False, loc="upper right")
@@ -1190,8 +1200,9 @@ display(Markdown(
     f"{min(d['r2'] for d in seed_rows.values()):.2f} to "
     f"{max(d['r2'] for d in seed_rows.values()):.2f}), where KF-1's state gives at most "
     f"{max(d['r2 KF-1'] for d in seed_rows.values()):.3f}, KF-true's at least "
-    f"{min(d['r2 KF-true'] for d in seed_rows.values()):.3f}, and the live rVAE's "
-    f"{v_r2['rVAE']:.3f}. The seed with the least velocity (seed {low_r2}, $R^2$ "
+    f"{min(d['r2 KF-true'] for d in seed_rows.values()):.3f}, and the plain rVAE's at most "
+    f"{max(d['r2 rVAE'] for d in seed_rows.values()):.3f}. The seed with the least velocity "
+    f"(seed {low_r2}, $R^2$ "
     f"{seed_rows[low_r2]['r2']:.2f}) is the one closest to KF-1 ({rel_beta[low_r2]:+.1%}).\n"
     f"- **The target is met on {len(met)} of {n_seeds} seeds** (seeds {seed_list(met)}). With "
     f"the `quick` preset the same setting met it on {len(quick_met)} of {len(quick_pts)} seeds "
@@ -1207,6 +1218,172 @@ assert len(rvae_beats_aware) == 0 < len(beats_aware)
 assert len(quick_met) > len(met)                # the quick preset's runs met it more often
 assert seed_rows[low_r2]["rVAE-β"] / seed_rows[low_r2]["KF-1"] == max(
     d["rVAE-β"] / d["KF-1"] for d in seed_rows.values())
+
+# %% [markdown]
+# ### Three initialisations, one kept on validation
+#
+# The seeds that miss the target are not a different problem from those that meet it. The
+# exploratory runs of the next section showed it before the paper runs: one setting, four
+# initialisations, velocity $R^2$ from 0.01 to 0.66. The β-weighted loss has minima of two
+# kinds that the local rule reaches, a state with a position only and a state with a position
+# and a velocity, and which kind a run ends in depends on where it starts. The second kind is
+# the better filter, so it shows on held-out data as a lower position error, with no velocity
+# probe and no test set. For a non-convex objective with basins of unequal quality the usual
+# remedy is to train a few initialisations and keep the one the validation data prefer. That is
+# a protocol, not a new model:
+#
+# 1. train restarts $r = 0, 1, 2$ of a seed: restart 0 draws the initial weights and training
+#    noise of the single run above, and restart $r > 0$ reseeds both from the seed and $r$;
+# 2. keep the restart with the lowest validation score at the end of training, the mean of the
+#    last three points of its learning curve (epochs 192, 216 and 240, on the 10 validation
+#    trajectories): the score by which {doc}`reproducing` chooses the rEFH's learning rate;
+# 3. report the kept restart's test MSE and velocity $R^2$. Training costs three times as much.
+#
+# The runner does this for every VAE of the PPC experiment with `--set vae.restarts=3`, e.g.
+# `python -m tlr run ppc --preset paper --models "KF-1,rVAE-β" --seed 0 --set vae.restarts=3`;
+# the saved sweep `python -m tlr sweep --grid rvae_beta_restarts` ran it on the five seeds. Each
+# run lists every restart's test MSE and velocity $R^2$ beside the choice, as a diagnostic: the
+# choice itself reads only the validation curves. The page makes the choice again from those
+# curves:
+
+# %%
+restart_files = [tlr.results.load(n)
+                 for n in tlr.results.available("ppc/rvae_beta_restarts/ppc_*")]
+restart_runs = {r["seed"]: r for r in restart_files if "rVAE-β" in r["results"]}
+restart_kf1 = {r["seed"]: r["results"]["KF-1"]["mse"] for r in restart_files
+               if "KF-1" in r["results"]}
+assert sorted(restart_runs) == seeds                       # the five seeds of the table above
+
+
+def keep_restart(listed: list[dict]) -> int:
+    """The page's rule: the restart with the lowest validation score."""
+    return min(listed, key=lambda r: r["val"])["restart"]
+
+
+best_of_3 = {}
+for s, r in restart_runs.items():
+    d = r["details"]["rVAE-β"]
+    assert r["overrides"] == {"vae.restarts": "3"} and r["preset"] == "paper"
+    listed = d["restarts"]
+    assert [x["restart"] for x in listed] == [0, 1, 2]
+    kept = keep_restart(listed)
+    assert kept == d["kept_restart"]                        # the page's choice is the runner's
+    assert listed[kept]["val"] == statistics.mean(d["curve"][-3:])  # ... by the stated score
+    assert r["results"]["rVAE-β"]["mse"] == listed[kept]["mse"]
+    assert listed[0]["mse"] == seed_rows[s]["rVAE-β"]       # restart 0 is the single run, again
+    assert math.isclose(restart_kf1[s], seed_rows[s]["KF-1"], rel_tol=1e-9)  # same test set
+    best_of_3[s] = {"listed": listed, "kept": kept, "mse": listed[kept]["mse"],
+                    "r2": listed[kept]["velocity_r2"],
+                    "train_s": r["results"]["rVAE-β"]["train_s"]}
+
+rows = ["| seed | KF-1 | restart 0 (the single run) | restart 1 | restart 2 | kept | "
+        "rVAE-β, best of 3 | velocity $R^2$ | rEFH | target met |",
+        "|---:|---:|---|---|---|---:|---:|---:|---:|:---:|"]
+for s, b in best_of_3.items():
+    cells = [f"{fmt(x['mse'])} ({x['velocity_r2']:.2f}) [val {fmt(x['val'])}]"
+             for x in b["listed"]]
+    rows.append(f"| {s} | {fmt(seed_rows[s]['KF-1'])} | " + " | ".join(cells)
+                + f" | {b['kept']} | {fmt(b['mse'])} | {b['r2']:.2f} | "
+                + f"{fmt(seed_rows[s]['rEFH'])} | "
+                + target_mark(b["r2"], b["mse"], seed_rows[s]["KF-1"]) + " |")
+rows.append("| mean | " + fmt(statistics.mean(seed_rows[s]["KF-1"] for s in seeds))
+            + " | | | | | " + fmt(statistics.mean(b["mse"] for b in best_of_3.values()))
+            + f" | {statistics.mean(b['r2'] for b in best_of_3.values()):.2f} | "
+            + fmt(statistics.mean(seed_rows[s]["rEFH"] for s in seeds)) + " | |")
+display(Markdown("Test MSE in units of $10^{-4}$ rad² (velocity $R^2$ of the state) "
+                 "[validation score, $10^{-4}$ rad²] of every restart, paper preset; the kept "
+                 "restart has the lowest validation score\n\n" + "\n".join(rows)))
+
+# %% tags=["hide-cell"]
+# Provenance of the restart sweep (collapsed in the book).
+rows = ["| seed | git | started | wall time (min) | command |", "|---:|---|---|---:|---|"]
+for s, r in restart_runs.items():
+    p = r["provenance"]
+    rows.append(f"| {s} | `{short_commit(p['git'])}` | {p['started'][:10]} | "
+                f"{p['wall_s'] / 60:.1f} | `{short_command(p['command'], checkpoint_dir=None)}` |")
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# Does the validation score see the velocity? Every restart of every seed, its validation score
+# against its test error relative to KF-1's (left), and its velocity $R^2$ (right); the kept
+# restarts are ringed:
+
+# %%
+fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+for s, b in best_of_3.items():
+    for x in b["listed"]:
+        second = x["velocity_r2"] >= R2_TARGET
+        style = dict(color=f"C{s}", ms=7, mfc=f"C{s}" if second else "none")
+        ax0.plot(x["val"] * 1e4, x["mse"] / seed_rows[s]["KF-1"], "o", **style)
+        ax1.plot(x["val"] * 1e4, x["velocity_r2"], "o", **style)
+        if x["restart"] == b["kept"]:
+            for ax, yv in ((ax0, x["mse"] / seed_rows[s]["KF-1"]), (ax1, x["velocity_r2"])):
+                ax.plot(x["val"] * 1e4, yv, "o", ms=14, mfc="none", color="k", lw=0.8)
+    ax0.plot([], [], "o", color=f"C{s}", label=f"seed {s}")
+ax0.axhline(1, color="k", ls="--", lw=1)
+ax1.axhline(R2_TARGET, color="C3", ls=":", lw=1)
+ax0.set(xlabel="validation score ($10^{-4}$ rad²)", ylabel="test MSE / KF-1's (same seed)",
+        title="filled: velocity $R^2 \\geq$ 0.5; ringed: kept")
+ax1.set(xlabel="validation score ($10^{-4}$ rad²)", ylabel="velocity $R^2$ of the state",
+        ylim=(-0.05, 1.0), title="the velocity of each restart")
+ax0.legend(fontsize=7, frameon=False)
+plt.show()
+
+# %%
+all_restarts = [(s, x) for s, b in best_of_3.items() for x in b["listed"]]
+n_second = sum(x["velocity_r2"] >= R2_TARGET for _, x in all_restarts)
+met_b3 = [s for s, b in best_of_3.items()
+          if target_mark(b["r2"], b["mse"], seed_rows[s]["KF-1"]) == "✓"]
+kept_lowest_test = [s for s, b in best_of_3.items()
+                    if b["mse"] == min(x["mse"] for x in b["listed"])]
+mean_b3 = statistics.mean(b["mse"] for b in best_of_3.values())
+mean_refh = statistics.mean(seed_rows[s]["rEFH"] for s in seeds)
+above_refh_b3 = [s for s, b in best_of_3.items() if b["mse"] > seed_rows[s]["rEFH"]]
+first_order_val = [x["val"] for _, x in all_restarts if x["velocity_r2"] < R2_TARGET]
+second_order_val = [x["val"] for _, x in all_restarts if x["velocity_r2"] >= R2_TARGET]
+display(Markdown(
+    f"- Of the {len(all_restarts)} restarts, {n_second} carry the velocity "
+    f"($R^2 \\ge {R2_TARGET}$); every seed has at least one such restart.\n"
+    f"- The validation score ranks them: its mean is "
+    f"{statistics.mean(second_order_val) * 1e4:.2f}e-4 over the second-order restarts and "
+    f"{statistics.mean(first_order_val) * 1e4:.2f}e-4 over the others, and the kept restart "
+    f"is second order on {sum(b['r2'] >= R2_TARGET for b in best_of_3.values())} of "
+    f"{n_seeds} seeds (the lowest test error of its seed on {len(kept_lowest_test)}).\n"
+    f"- **With three restarts the target is met on {len(met_b3)} of {n_seeds} seeds** "
+    f"(seeds {seed_list(met_b3)}; one run per seed: {len(met)} of {n_seeds}). The mean test "
+    f"MSE is {mean_b3 * 1e4:.2f}e-4, against KF-1's "
+    f"{statistics.mean(seed_rows[s]['KF-1'] for s in seeds) * 1e4:.2f}e-4 and the rEFH's "
+    f"{mean_refh * 1e4:.2f}e-4; the rVAE-β stays above the rEFH on {len(above_refh_b3)} of "
+    f"{n_seeds} seeds.\n"
+    f"- The protocol trains three networks per seed: "
+    f"{min(b['train_s'] for b in best_of_3.values()) / 60:.0f} to "
+    f"{max(b['train_s'] for b in best_of_3.values()) / 60:.0f} min of one CPU thread per seed "
+    f"(shared with other runs)."))
+assert n_seeds > len(met_b3) > len(met)        # more seeds than one run per seed, not all
+assert all(any(x["velocity_r2"] >= R2_TARGET for x in b["listed"]) for b in best_of_3.values())
+assert all(b["mse"] < seed_rows[s]["KF-1"] for s, b in best_of_3.items())
+assert statistics.mean(second_order_val) < statistics.mean(first_order_val)
+assert len(above_refh_b3) == n_seeds            # the poster's "worse than rEFH" still holds
+
+# %%
+missed = [s for s in seeds if s not in met_b3]
+for s in missed:
+    b = best_of_3[s]
+    kept_x = b["listed"][b["kept"]]
+    alt = min((x for x in b["listed"] if x["velocity_r2"] >= R2_TARGET), key=lambda x: x["mse"])
+    display(Markdown(
+        f"Seed {s} is the miss. Its validation score kept restart {b['kept']} (velocity "
+        f"$R^2$ {kept_x['velocity_r2']:.2f}, validation {fmt(kept_x['val'])}, test "
+        f"{fmt(kept_x['mse'])}) over restart {alt['restart']} ($R^2$ "
+        f"{alt['velocity_r2']:.2f}, validation {fmt(alt['val'])}, test {fmt(alt['mse'])}): "
+        f"test errors {abs(alt['mse'] / kept_x['mse'] - 1):.0%} apart, which 10 validation "
+        "trajectories rank the wrong way round. It is the limit the learning-rate rule of "
+        "{doc}`reproducing` meets too: the validation set is a quarter of the data the test "
+        "scores, and choices between runs this close are partly chance. Both restarts are "
+        "below KF-1; the kept one carries less of the velocity."))
+    assert kept_x["mse"] < seed_rows[s]["KF-1"] and kept_x["velocity_r2"] < R2_TARGET
+    assert alt["mse"] < kept_x["mse"] and alt["val"] > kept_x["val"]
+assert len(missed) == 1
 
 # %% [markdown]
 # ### What was tried on the way
@@ -1266,11 +1443,13 @@ display(Markdown(
     f"**The finding.** Under the temporally local rule, pricing the KL below 1 makes the rVAE a "
     f"second-order filter in some seeds. At paper scale the rVAE-β beats KF-1 on "
     f"{len(beats_kf1)} of {n_seeds} seeds and the plain rVAE on {len(beats_rvae)} of {n_seeds}, "
-    f"and beats the gain-aware first-order filter on {len(beats_aware)} of {n_seeds}; it meets "
-    f"the target of a velocity $R^2 \\ge {R2_TARGET}$ with an error below KF-1's on {len(met)} "
-    f"of {n_seeds} (with the `quick` preset's shorter training, on {len(quick_met)} of "
-    f"{len(quick_pts)}). Robustness across seeds is open. It stays above the rEFH on every "
-    f"seed."))
+    f"and beats the gain-aware first-order filter on {len(beats_aware)} of {n_seeds}; one run "
+    f"per seed meets the target of a velocity $R^2 \\ge {R2_TARGET}$ with an error below KF-1's "
+    f"on {len(met)} of {n_seeds} (with the `quick` preset's shorter training, on "
+    f"{len(quick_met)} of {len(quick_pts)}). Three initialisations per seed, the one with the "
+    f"best validation score kept, meet it on {len(met_b3)} of {n_seeds}, every one below KF-1; "
+    f"robustness across seeds is not complete, and what sends a run to first order is open. "
+    f"It stays above the rEFH on every seed."))
 
 # %% [markdown]
 # > This bears on the question the information budget left. With the same detached $u_{t-1}$
@@ -1304,7 +1483,10 @@ display(Markdown(
 #   rate–distortion Lagrangian, no longer a likelihood bound, in which a carried velocity earns
 #   $(1 - \beta)$ of its rate back. Under the same local rule it makes the rVAE second order in
 #   some seeds: at paper scale it beats KF-1 and the plain rVAE on every seed, but carries the
-#   velocity with an error below KF-1's on only some of them. Robustness across seeds is open.
+#   velocity with an error below KF-1's on only some of them. Which seeds depends on the
+#   initialisation; training three and keeping the one with the best validation score makes
+#   more seeds second order, not all, because ten validation trajectories cannot rank runs a
+#   few per cent apart.
 
 # %%
 print(f"chapter body executed in {time.perf_counter() - T_START:.0f} s of wall time, "

@@ -20,6 +20,9 @@ def test_short_command_has_no_machine_paths():
         "--json results/ppc/paper_seed0.json")
     quoted = 'python -m tlr run ppc --models "KF-1,rEFH" --seed 1'
     assert short_command(quoted) == quoted
+    # a sweep's command line, shell-quoted (shlex.join) around a name outside ASCII
+    assert short_command("/x/tlr/__main__.py run ppc --models 'rVAE-β' --seed 0") == (
+        'python -m tlr run ppc --models "rVAE-β" --seed 0')
 
 
 def test_short_command_hides_other_absolute_paths():

@@ -97,4 +97,5 @@ def short_command(command: str, json: str | None = "…", checkpoint_dir: str | 
         cmd = re.sub(rf" --{flag} (\S+)", lambda m, f=flag, v=value: "" if v is None else
                      f" --{f} " + v.format(name=Path(m[1]).name), cmd)
     cmd = re.sub(r"(?<=[=\s])/\S+", "…", cmd)  # any other absolute path (e.g. a checkpoint)
+    cmd = re.sub(r"--models '([^']*)'", r'--models "\1"', cmd)  # shell-quoted by a sweep
     return re.sub(r"--models ([^\"].*?)(?= --|$)", r'--models "\1"', cmd)
