@@ -52,3 +52,12 @@ def test_restarts_keep_the_best_validation_score_and_restart_0_is_the_plain_run(
 def test_restarts_must_be_a_positive_int():
     with pytest.raises(ValueError, match="restarts"):
         VAERun(restarts=0)
+
+
+def test_n_val_sets_the_validation_set():
+    from tlr.experiments.ppc import val_data
+
+    assert val_data(TINY, 0).y.shape[1] == 10
+    assert val_data(replace(TINY, n_val=3), 0).y.shape[1] == 3
+    with pytest.raises(ValueError, match="n_val"):
+        val_data(replace(TINY, n_val=0), 0)

@@ -99,6 +99,9 @@ class PPCPreset:
     T_test: int = 1000
     n_train: int = 40  # EM training data for KF-1/KF-2 (Sources §4.4: fresh 40 x 1000)
     T_train: int = 1000
+    # validation trajectories (T_test steps) behind every learning curve, and so behind the
+    # choices made on it (tlr.tuning's rule, restarts): 10 by default; more rank close runs better
+    n_val: int = 10
     em_max_iter: int = 500  # Makin stops at 50 (NepochsMax); EM on an LDS converges slowly
     em_tol: float = 1e-5  # relative improvement of the log-likelihood per iteration
     lti: LTIConfig = field(default_factory=LTIConfig)
@@ -137,8 +140,10 @@ def train_data(preset: PPCPreset, seed: int, stream: str = "ppc/train") -> PPCDa
 
 
 def val_data(preset: PPCPreset, seed: int) -> PPCData:
-    """The 10 validation trajectories behind every learning curve, apart from the test set."""
-    return simulate(10, preset.T_test, seed=seed, lti=preset.lti, ppc=preset.ppc,
+    """The ``n_val`` validation trajectories behind every learning curve, apart from the test
+    set."""
+    check_int("n_val", preset.n_val)
+    return simulate(preset.n_val, preset.T_test, seed=seed, lti=preset.lti, ppc=preset.ppc,
                     stream="ppc/val")
 
 
