@@ -1376,14 +1376,67 @@ for s in missed:
         f"$R^2$ {kept_x['velocity_r2']:.2f}, validation {fmt(kept_x['val'])}, test "
         f"{fmt(kept_x['mse'])}) over restart {alt['restart']} ($R^2$ "
         f"{alt['velocity_r2']:.2f}, validation {fmt(alt['val'])}, test {fmt(alt['mse'])}): "
-        f"test errors {abs(alt['mse'] / kept_x['mse'] - 1):.0%} apart, which 10 validation "
-        "trajectories rank the wrong way round. It is the limit the learning-rate rule of "
-        "{doc}`reproducing` meets too: the validation set is a quarter of the data the test "
-        "scores, and choices between runs this close are partly chance. Both restarts are "
-        "below KF-1; the kept one carries less of the velocity."))
+        f"test errors {abs(alt['mse'] / kept_x['mse'] - 1):.0%} apart, ranked the other way "
+        "round by the validation score. Both restarts are below KF-1; the kept one carries "
+        "less of the velocity."))
     assert kept_x["mse"] < seed_rows[s]["KF-1"] and kept_x["velocity_r2"] < R2_TARGET
     assert alt["mse"] < kept_x["mse"] and alt["val"] > kept_x["val"]
 assert len(missed) == 1
+
+# %% [markdown]
+# If ten validation trajectories are the reason, forty should choose better. The sweep
+# `python -m tlr sweep --grid rvae_beta_restarts_val40` repeats the restarts with
+# `--set n_val=40`, as many validation trajectories as the test set has. Training never reads
+# the validation set, so each restart is the same network as above, with the same test error
+# and velocity, to the last bit; only the scores the choice is made on change:
+
+# %%
+val40_runs = {r["seed"]: r for r in map(tlr.results.load, tlr.results.available(
+    "ppc/rvae_beta_restarts_val40/ppc_*")) if "rVAE-β" in r["results"]}
+assert sorted(val40_runs) == seeds
+best_val40 = {}
+for s, r in val40_runs.items():
+    d = r["details"]["rVAE-β"]
+    assert r["overrides"] == {"vae.restarts": "3", "n_val": "40"}
+    for a, b in zip(d["restarts"], best_of_3[s]["listed"], strict=True):  # the same networks
+        assert a["mse"] == b["mse"] and a["velocity_r2"] == b["velocity_r2"]
+    kept = keep_restart(d["restarts"])
+    assert kept == d["kept_restart"]
+    best_val40[s] = d["restarts"][kept]
+met_val40 = [s for s, x in best_val40.items()
+             if target_mark(x["velocity_r2"], x["mse"], seed_rows[s]["KF-1"]) == "✓"]
+rows = ["| seed | kept on 10 trajectories | kept on 40 | validation scores on 40 "
+        "($10^{-4}$ rad²) | rVAE-β, best of 3 on 40 | velocity $R^2$ | target met |",
+        "|---:|---:|---:|---|---:|---:|:---:|"]
+for s, x in best_val40.items():
+    scores = ", ".join(fmt(y["val"]) for y in val40_runs[s]["details"]["rVAE-β"]["restarts"])
+    rows.append(f"| {s} | {best_of_3[s]['kept']} | {x['restart']} | {scores} | {fmt(x['mse'])} "
+                f"| {x['velocity_r2']:.2f} | "
+                + target_mark(x["velocity_r2"], x["mse"], seed_rows[s]["KF-1"]) + " |")
+display(Markdown("\n".join(rows)))
+changed = [s for s in seeds if best_val40[s]["restart"] != best_of_3[s]["kept"]]
+print(f"choices changed on seeds {seed_list(changed)}; target met on {len(met_val40)} of "
+      f"{n_seeds} seeds (on 10 trajectories: {len(met_b3)})")
+
+# %%
+swing = {}
+for s, r in val40_runs.items():
+    last3 = r["details"]["rVAE-β"]["curve"][-3:]
+    swing[s] = max(last3) / min(last3) - 1
+same_choice = n_seeds - len(changed)
+display(Markdown(
+    f"Forty trajectories make the same choice on {same_choice} of {n_seeds} seeds, and the "
+    f"target is met on {len(met_val40)} of {n_seeds}: the size of the validation set is not "
+    f"why seed{'s' if len(missed) > 1 else ''} {seed_list(missed)} "
+    f"{'were' if len(missed) > 1 else 'was'} missed. The score averages the last three "
+    f"evaluations (epochs 192, 216 and 240), and the rVAE-β's validation error still swings "
+    f"between them, by {min(swing.values()):.0%} to {max(swing.values()):.0%} within a kept "
+    f"run's last three on forty trajectories. The score ranks runs by where they were over the "
+    f"last fifth of training; the test set scores where they ended. A score of the final "
+    f"network alone would be another rule, and choosing it after seeing this miss would fit "
+    f"the rule to the test set; the chapter keeps the rule it stated before the runs."))
+assert set(missed) <= set(seeds) - set(met_val40)     # the miss stays a miss
+assert max(swing.values()) > 0.05
 
 # %% [markdown]
 # ### What was tried on the way
@@ -1485,8 +1538,9 @@ display(Markdown(
 #   some seeds: at paper scale it beats KF-1 and the plain rVAE on every seed, but carries the
 #   velocity with an error below KF-1's on only some of them. Which seeds depends on the
 #   initialisation; training three and keeping the one with the best validation score makes
-#   more seeds second order, not all, because ten validation trajectories cannot rank runs a
-#   few per cent apart.
+#   more seeds second order, not all: the score, an average over the last evaluations of
+#   training, does not always rank the final networks as the test set does, with ten
+#   validation trajectories or forty.
 
 # %%
 print(f"chapter body executed in {time.perf_counter() - T_START:.0f} s of wall time, "
@@ -1900,7 +1954,9 @@ def _():
 # The information budget says the velocity is not worth its KL price, and the section
 # {ref}`A second-order rVAE <rvae-second-order>` changes the price: with a KL weight $\beta$
 # warmed up from a low value to just under 1 and three latents, the rVAE-β learns the velocity
-# in some paper seeds but not in all. Take it further, with the local rule throughout. Can a
+# in some paper seeds but not in all, and keeping the best of three initialisations on the
+# validation set reaches four seeds of five. Take it further, with the local rule throughout.
+# Can a
 # schedule of $\beta$, or a weight $\lambda_u > 1$ on the past's reconstruction
 # $-\log \hat p(u_{t-1} \mid x_t)$ instead, make the rVAE a second-order filter on every seed: a
 # velocity $R^2$ well above 0, a lag near 0, a test MSE between KF-1's and KF-2's? How do the
@@ -1953,7 +2009,10 @@ def _():
 # - The section's setting met its target with the `quick` preset's 120 epochs on more seeds than
 #   with the `paper` preset's 240. The validation curve in each saved run (`curve` in its details)
 #   and a velocity probe of checkpoints along training would tell whether the velocity is
-#   lost late.
+#   lost late. The restart runs list every restart's validation score, test MSE and velocity
+#   $R^2$ (`details["rVAE-β"]["restarts"]`): a rule that chooses among restarts without the
+#   test set and never keeps a first-order one would be a result in itself; state it before
+#   running it.
 # - Compare with the rEFH, which has no KL at all and a 240-unit $u_{t-1}$: the closest VAE
 #   analogue is a large $\lambda_u$ with a wide latent.
 #
