@@ -935,7 +935,7 @@ print(f"bfloat16 chains: {speedup:.1f}x faster per update; four runs' products b
 # Provenance of the benchmark (collapsed in the book).
 p = bench["provenance"]
 print(f"harmonium_update: git {short_commit(p['git'])}, {p['device']}, started "
-      f"{p['started'][:10]}, load average {p['load_avg_1m_start_end']}")
+      f"{p['started'][:10]}")
 
 # %% [markdown]
 # The bfloat16 chains change the rEFH's error by less than the seed-to-seed noise of these

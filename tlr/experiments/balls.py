@@ -36,7 +36,14 @@ from tlr.evaluation.prediction import (
     rollout,
 )
 from tlr.evaluation.video import rollout_metrics, state_probes
-from tlr.experiments.common import Experiment, ModelResult, TrainSpec, run_experiment
+from tlr.experiments.common import (
+    Experiment,
+    ModelResult,
+    TrainSpec,
+    kl_schedule,
+    paired_stream,
+    run_experiment,
+)
 from tlr.models import build_model as registry_build
 from tlr.rng import make_generator
 from tlr.train import History, OptimConfig
@@ -160,16 +167,9 @@ def probe_data(preset: BallsPreset, seed: int) -> torch.Tensor:
 HARMONIUMS = ("rEFH", "TRBM", "RTRBM")
 
 
-def _stream(name: str) -> str:
-    """The random streams a model draws from: the rVAE-β uses the rVAE's (initial weights,
-    training data and noise, test sampling), so that it differs from the rVAE only by the KL
-    weight."""
-    return "rVAE" if name == "rVAE-β" else name
-
-
 def epoch_data(preset: BallsPreset, seed: int, name: str, epoch: int, n_seq: int) -> torch.Tensor:
     """Model ``name``'s fresh training sequences of ``epoch``, (T, n_seq, n_pixels)."""
-    return sequences(n_seq, preset, seed, f"balls/{_stream(name)}/epoch{epoch}")
+    return sequences(n_seq, preset, seed, f"balls/{paired_stream(name)}/epoch{epoch}")
 
 
 def model_config(name: str, preset: BallsPreset) -> tuple[str, dict]:
@@ -179,11 +179,9 @@ def model_config(name: str, preset: BallsPreset) -> tuple[str, dict]:
         return name, dict(n_obs=n_pixels, n_hidden=h.n_hidden, obs_type="bernoulli",
                           n_cd_steps=h.n_cd_steps, gibbs_dtype=h.gibbs_dtype)
     if name in ("rVAE", "rVAE-BPTT", "TVAE", "rVAE-β"):
-        beta = dict(kl_weight=v.beta_kl_weight, kl_warmup=v.beta_kl_warmup,
-                    kl_weight0=v.beta_kl_weight0, free_bits=v.beta_free_bits)
         return name, dict(n_obs=n_pixels, n_latent=v.n_latent, n_units=v.n_units,
                           likelihood="bernoulli", learn_sigma=v.learn_sigma,
-                          **(beta if name == "rVAE-β" else {}))
+                          **(kl_schedule(v) if name == "rVAE-β" else {}))
     raise ValueError(f"unknown model {name!r}; valid: {', '.join(BALLS.models[1:])}")
 
 
@@ -225,8 +223,8 @@ class BallsExperiment(Experiment):
     def generators(self, name: str, seed: int, device: torch.device):
         if name in HARMONIUMS:
             return super().generators(name, seed, device)
-        return (make_generator(seed, f"balls/{_stream(name)}/init"),  # weights: on the CPU
-                make_generator(seed, f"balls/{_stream(name)}", device))
+        return (make_generator(seed, f"balls/{paired_stream(name)}/init"),  # weights: on the CPU
+                make_generator(seed, f"balls/{paired_stream(name)}", device))
 
     def train_data(self, name: str, preset: BallsPreset, seed: int, test: torch.Tensor,
                    device: torch.device):
@@ -253,7 +251,7 @@ class BallsExperiment(Experiment):
         c, n_roll = preset.n_context, min(preset.n_rollout_seq, test.shape[1])
         n_gen = min(preset.n_rollout, test.shape[0] - c)
         gen = rollout(model, test[:c, :n_roll], n_gen, preset.n_gibbs,
-                      make_generator(seed, f"balls/{_stream(name)}/rollout", device))
+                      make_generator(seed, f"balls/{paired_stream(name)}/rollout", device))
         side = preset.resolution
         info = {"epochs": hist.epochs, "curve": hist.metric, "n_gibbs": preset.n_gibbs,
                 "reconstruction_mse": recon,

@@ -24,8 +24,8 @@ from tlr.rng import derive_seed, make_generator, torch_threads
 from tlr.train import History, OptimConfig, fit
 
 __all__ = ["ModelResult", "TrainSpec", "Experiment", "resolve", "apply_overrides",
-           "resolve_device", "checkpoint_path", "restart_generator", "final_val", "build",
-           "train", "run_experiment"]
+           "resolve_device", "checkpoint_path", "restart_generator", "final_val", "paired_stream",
+           "kl_schedule", "build", "train", "run_experiment"]
 
 
 class ModelResult(TypedDict):
@@ -227,6 +227,20 @@ def final_val(curve: list[float]) -> float:
     return statistics.mean(curve[-3:])
 
 
+def paired_stream(name: str) -> str:
+    """The random streams model ``name`` draws from: the rVAE-β uses the rVAE's (initial
+    weights, training data and noise, test sampling), so that with β = 1 and no warm-up it *is*
+    the rVAE, number for number, and otherwise differs from it only by the KL weight."""
+    return "rVAE" if name == "rVAE-β" else name
+
+
+def kl_schedule(run) -> dict:
+    """The rVAE-β's KL options (``RVAEConfig`` / ``ConvRVAEConfig`` fields) from an
+    experiment's VAE settings (their ``beta_*`` fields)."""
+    return dict(kl_weight=run.beta_kl_weight, kl_warmup=run.beta_kl_warmup,
+                kl_weight0=run.beta_kl_weight0, free_bits=run.beta_free_bits)
+
+
 def build(exp: Experiment, name: str, preset, seed: int, device: torch.device,
           restart: int = 0) -> tuple[torch.nn.Module, torch.Generator]:
     """Model ``name`` of ``exp``, untrained, through the registry, and its training generator
@@ -314,7 +328,6 @@ def _train_and_score(exp: Experiment, name: str, preset, seed: int, data, dev: t
         if hist.resumed_at:  # trained over several sessions: train_s sums them
             info["resumed_at_epoch"] = hist.resumed_at
         runs.append((mse, train_s, info, hist.metric))
-        del model
     if k == 1:
         return runs[0][:3]
     vals = [final_val(curve) for *_, curve in runs]

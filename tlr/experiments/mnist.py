@@ -43,7 +43,14 @@ from tlr.evaluation.prediction import (
     rollout,
 )
 from tlr.evaluation.video import ring_predictions, rollout_metrics, state_probes
-from tlr.experiments.common import Experiment, ModelResult, TrainSpec, run_experiment
+from tlr.experiments.common import (
+    Experiment,
+    ModelResult,
+    TrainSpec,
+    kl_schedule,
+    paired_stream,
+    run_experiment,
+)
 from tlr.models import build_model as registry_build
 from tlr.rng import make_generator
 from tlr.train import History, OptimConfig
@@ -208,9 +215,7 @@ def model_config(name: str, preset: MNISTPreset) -> tuple[str, dict]:
     if name in ("rVAE", "rVAE-BPTT"):
         return f"conv {name}", {**kw, "sigma_u": r.sigma_u}
     if name == "rVAE-β":
-        return "conv rVAE", {**kw, "sigma_u": r.sigma_u, "kl_weight": r.beta_kl_weight,
-                             "kl_warmup": r.beta_kl_warmup, "kl_weight0": r.beta_kl_weight0,
-                             "free_bits": r.beta_free_bits}
+        return "conv rVAE", {**kw, "sigma_u": r.sigma_u, **kl_schedule(r)}
     raise ValueError(f"unknown VAE {name!r}; valid: rVAE, TVAE, rVAE-BPTT, rVAE-β")
 
 
@@ -237,13 +242,6 @@ def elbo_terms(model, y: torch.Tensor, generator: torch.Generator) -> dict:
     per = {k: getattr(out, k).sum(0).mean().item() / T for k in ("loss", "kl", "nll_u", "nll_y")}
     return {"elbo_per_frame": -per["loss"], "kl_per_frame": per["kl"],
             "nll_u_per_frame": per["nll_u"], "nll_y_per_frame": per["nll_y"]}
-
-
-def _stream(name: str) -> str:
-    """The random streams a model draws from: the rVAE-β uses the rVAE's (training noise and
-    test sampling, as it shares its initial weights), so that with β = 1 and no warm-up it *is*
-    the rVAE, number for number, and otherwise differs from it only by the KL weight."""
-    return "rVAE" if name == "rVAE-β" else name
 
 
 class MNISTExperiment(Experiment):
@@ -295,7 +293,7 @@ class MNISTExperiment(Experiment):
     def generators(self, name: str, seed: int, device: torch.device):
         arch = "TVAE" if name == "TVAE" else "rVAE"  # rVAE-BPTT starts from the rVAE's init
         return (make_generator(seed, f"mnist/{arch}/init"),  # weights: drawn on the CPU
-                make_generator(seed, f"mnist/{_stream(name)}", device))
+                make_generator(seed, f"mnist/{paired_stream(name)}", device))
 
     def train_data(self, name: str, preset: MNISTPreset, seed: int, data: MNISTData,
                    device: torch.device):
@@ -313,7 +311,7 @@ class MNISTExperiment(Experiment):
         """One-step MSE (mode of p̂(x_t | u_{t-1})), the Gibbs variants, ELBO, rollout check,
         state probes."""
         y, cfg = data.test.to(device), preset.data
-        g = make_generator(seed, f"mnist/{_stream(name)}/test", device)
+        g = make_generator(seed, f"mnist/{paired_stream(name)}/test", device)
         mse = one_step_mse(one_step_predictions(model, y, preset.n_gibbs, g), y)
         recon = model.reconstruct(model.filter(y))
         c, s = preset.n_context, min(preset.n_rollout_seq, y.shape[1])

@@ -18,7 +18,13 @@ from tlr.data.lds_ppc import LTIConfig, PPCConfig, PPCData, simulate
 from tlr.evaluation.order import velocity_r2
 from tlr.evaluation.ppc import torus_mse
 from tlr.evaluation.readout import com_readout, fit_circular_readout
-from tlr.experiments.common import Experiment, ModelResult, TrainSpec, run_experiment
+from tlr.experiments.common import (
+    Experiment,
+    ModelResult,
+    TrainSpec,
+    kl_schedule,
+    run_experiment,
+)
 from tlr.filters.baselines import fit_kf, kf_states, kf_true, order0, run_kf
 from tlr.models.registry import RVAE_BETA
 from tlr.rng import make_generator
@@ -112,6 +118,9 @@ class PPCPreset:
         n_epochs=240, optim=OptimConfig("adam", lr=1e-3, decay=1.02)))  # rVAE, TVAE, rVAE-BPTT
     device: str = "cpu"  # "cpu", "cuda" or "auto"
 
+    def __post_init__(self):
+        check_int("n_val", self.n_val)
+
 
 PRESETS: dict[str, PPCPreset] = {
     # What the book and CI run on a CPU: every model in a few minutes.
@@ -142,7 +151,6 @@ def train_data(preset: PPCPreset, seed: int, stream: str = "ppc/train") -> PPCDa
 def val_data(preset: PPCPreset, seed: int) -> PPCData:
     """The ``n_val`` validation trajectories behind every learning curve, apart from the test
     set."""
-    check_int("n_val", preset.n_val)
     return simulate(preset.n_val, preset.T_test, seed=seed, lti=preset.lti, ppc=preset.ppc,
                     stream="ppc/val")
 
@@ -205,7 +213,7 @@ class PPCExperiment(Experiment):
                            kf_states(test.y, preset.lti, preset.ppc, params), test.z[..., 1])
 
     def restarts(self, name: str, preset: PPCPreset) -> int:
-        return preset.vae.restarts if name not in ("rEFH", "TRBM", "RTRBM") else 1
+        return preset.vae.restarts if self._run(name, preset) is preset.vae else 1
 
     def _run(self, name: str, preset: PPCPreset) -> HarmoniumRun | VAERun:
         return preset.refh if name == "rEFH" else preset.trbm if name in ("TRBM",
@@ -220,9 +228,7 @@ class PPCExperiment(Experiment):
             return name, dict(n_obs=n_obs, n_hidden=r.n_hidden, n_cd_steps=r.n_cd_steps)
         if name == "rVAE-β":
             return name, dict(n_obs=n_obs, n_latent=r.beta_n_latent, n_units=r.n_units,
-                              kl_weight=r.beta_kl_weight, kl_warmup=r.beta_kl_warmup,
-                              kl_weight0=r.beta_kl_weight0, free_bits=r.beta_free_bits,
-                              likelihood=r.beta_likelihood)
+                              likelihood=r.beta_likelihood, **kl_schedule(r))
         return name, dict(n_obs=n_obs, n_latent=r.n_latent, n_units=r.n_units)
 
     def train_spec(self, name: str, preset: PPCPreset) -> TrainSpec:

@@ -220,9 +220,7 @@ class EFH(nn.Module):
                 eta = eta + product(v[g], W[g])
             return torch.sigmoid(eta)
 
-        def sample_visible(x: torch.Tensor) -> list[torch.Tensor]:
-            if not low:
-                return self.sample_visible(x, generator, keep)
+        def sample_visible(x: torch.Tensor) -> list[torch.Tensor]:  # as self.sample_visible
             return [keep[g] if g in keep else unit_sample(kind, product(x, W[g].T) + b, generator)
                     for g, (kind, b) in enumerate(zip(self.kinds, self.b_vis, strict=True))]
 
