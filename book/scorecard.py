@@ -592,6 +592,7 @@ capacity |= dict(sorted((int(r["overrides"]["harmonium.n_hidden"]),
                         if "rEFH" in r["results"] and "harmonium.n_hidden" in r["overrides"]
                         and set(r["overrides"]) <= {"harmonium.n_hidden",
                                                     "harmonium.gibbs_dtype"}))
+wide_refh = levers["medium_h2500_bf16_seed0"]["details"]["rEFH"]
 second_order = {k: d for k, d in dynamics.items()
                 if d["KF-1"]["mean"] / d["KF-2"]["mean"] > 1.2}
 refh_fails = [dict(k) or {"defaults": ""} for k, d in second_order.items()
@@ -616,6 +617,10 @@ findings = [
     f"CD-5) the rEFH predicts at "
     + ", ".join(f"{ratio:.2f}× ORDER 0 with {h} hidden units" for h, ratio in capacity.items())
     + " (2500 with bfloat16 training chains): the gain levels off after 1600"
+    + f"; the 2500-unit rEFH's 10-frame continuations move (motion ratio "
+    f"{wide_refh['rollout']['motion_ratio']:.2f}, velocity probe R² "
+    f"{wide_refh['probes']['velocity_r2']:.2f}; an rVAE's at most "
+    f"{max(balls_motion.values()):.2f})"
     + f"; 400 units at the authors' full budget reach "
     f"{balls['rEFH'][0] / balls['ORDER 0'][0]:.2f}×, the poster "
     f"{POSTER['Table 2']['rEFH'] / POSTER['Table 2']['ORDER 0']:.2f}×. The poster does not give "
@@ -674,6 +679,7 @@ assert len(bptt_div) >= 1 and all(r > 1 for r in bptt_vs_local.values())
 assert second_half["encoder"] < 0.6 and refh_rtrbm_time > 5
 assert capacity[400] > capacity[800] > capacity[1600]                   # wider is better ...
 assert abs(capacity[2500] / capacity[1600] - 1) < 0.02                  # ... up to 1600
+assert wide_refh["rollout"]["motion_ratio"] > 0.5 > max(balls_motion.values())
 assert sum(beta_vel_b3) > sum(beta_vel) and all(beta_kf1_b3)
 
 # %% [markdown]
