@@ -27,7 +27,7 @@ def order0_mse(frames: torch.Tensor, time_dim: int) -> float:
     y = frames.movedim(time_dim, 0)
     if y.shape[0] < 2:
         raise ValueError(f"need T >= 2 frames for ORDER 0, got T = {y.shape[0]}")
-    total = torch.zeros((), dtype=torch.float64)
+    total = torch.zeros((), dtype=torch.float64, device=y.device)  # on y's device (CUDA too)
     for t in range(1, y.shape[0]):
         total += (y[t].to(torch.float64) - y[t - 1].to(torch.float64)).square().sum()
     return float(total / y[1:].numel())

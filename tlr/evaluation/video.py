@@ -36,7 +36,7 @@ def ring_predictions(y: torch.Tensor, image_size: int, radius: float,
         a = 2 * math.pi * k / n_angles
         dy, dx = radius * math.sin(a), radius * math.cos(a)
         theta = torch.tensor([[1.0, 0.0, -2 * dx / image_size], [0.0, 1.0, -2 * dy / image_size]],
-                             dtype=prev.dtype).expand(prev.shape[0], 2, 3)
+                             dtype=prev.dtype, device=prev.device).expand(prev.shape[0], 2, 3)
         grid = F.affine_grid(theta, list(prev.shape), align_corners=False)
         out += F.grid_sample(prev, grid, align_corners=False) / n_angles  # out(p) = prev(p - d)
     return out.reshape(T - 1, B, n)
