@@ -684,7 +684,10 @@ print(", ".join(f"{n} ({est['models'][n]['ops_launching']} operators per update)
 # (`torch.compile(mode="reduce-overhead")`), after removing the host synchronisations
 # (`tensor.item()`, finiteness checks) they make every update. Until then the cheapest way
 # to reproduce Table 1 is a multi-core CPU with `--jobs`, and Table 2's harmoniums are the
-# runs worth a GPU.
+# runs worth a GPU. The repository's `benchmarks/gpu_check.sh` is a prepared check of about
+# nine minutes for a machine with one: it times a harmonium update on the GPU, trains and
+# scores every video model end to end with `--device cuda` at the quick presets, and runs the
+# paper-preset rEFH for three minutes to project its full time.
 
 # %% [markdown]
 # ## Summary
