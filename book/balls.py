@@ -622,12 +622,14 @@ for res in saved.values():
     if "variant" in res.get("overrides", {}):  # other data: another ORDER 0
         continue
     hr = apply_overrides(PRESETS[res["preset"]], res.get("overrides", {})).harmonium
+    wider = f" ({hr.n_hidden} units)" if "harmonium.n_hidden" in res.get("overrides", {}) else ""
     for name, d in res["details"].items():
         if name in HARMONIUMS and d.get("curve"):
             ax = axes[0] if name == "rEFH" else axes[1]
             ax.plot([e * hr.n_seq // hr.seqs_per_update for e in d["epochs"]], d["curve"], "o-",
                     ms=3, lw=2 if res["preset"] == "paper" else 1,
-                    label=f"{name}, CD-{hr.n_cd_steps}, {hr.n_epochs} epochs ({res['preset']})")
+                    label=f"{name}{wider}, CD-{hr.n_cd_steps}, {hr.n_epochs} epochs "
+                          f"({res['preset']})")
 for ax, title in zip(axes, ("rEFH", "TRBM and RTRBM"), strict=True):
     ax.axhline(order0_val, color="k", ls="--", lw=1, label="ORDER 0")
     ax.set(xlabel="updates", xscale="log", yscale="log", title=title)
@@ -637,20 +639,27 @@ fig.tight_layout()
 
 # %% [markdown]
 # Table 2 beside the poster, from the saved runs at the authors' budget (the `paper` preset;
-# our settings for the rVAE, whose row the poster does not have):
+# our settings for the rVAE, whose row the poster does not have). Rows with a number of hidden
+# units are the same model made wider, the lever the capacity runs below single out, trained
+# with the bfloat16 chains of the section after them; the protocol is unchanged:
 
 # %%
-paper = {}  # model: (MSE, run) from the paper-preset runs without overrides, first run first
+WIDER = {"harmonium.n_hidden", "harmonium.gibbs_dtype"}  # the only overrides of a wider row
+paper = {}  # model: (MSE, run) from the paper-preset runs, first run first
 for stem, res in saved.items():
-    if res["preset"] == "paper" and not res.get("overrides"):
+    over = res.get("overrides", {})
+    if res["preset"] == "paper" and set(over) <= WIDER:
         for name, r in res["results"].items():
+            if over and name != "ORDER 0":
+                name = f"{name}, {over['harmonium.n_hidden']} hidden units"
             paper.setdefault(name, (r["mse"], stem))
-names = [n for n in ("ORDER 0", "TRBM", "rEFH", "RTRBM", "rVAE") if n in paper]
+names = [n for m in ("ORDER 0", "TRBM", "rEFH", "RTRBM", "rVAE") for n in paper
+         if n.split(",")[0] == m]
 rows = ["| model | poster | ours | ours / ORDER 0 | poster / ORDER 0 | run |",
         "|---|---:|---:|---:|---:|---|"]
 for name in names:
     mse, stem = paper[name]
-    poster = f"{POSTER[name]:.4f}" if name in POSTER else "—"
+    poster = f"{POSTER[name]:.4f}" if name in POSTER else "—"  # the poster's sizes: unknown
     ratio = f"{POSTER[name] / POSTER['ORDER 0']:.2f}" if name in POSTER else "—"
     rows.append(f"| {name} | {poster} | {mse:.4f} | {mse / paper['ORDER 0'][0]:.2f} | {ratio} | "
                 f"`{stem}` |")
@@ -824,7 +833,8 @@ for stem, res in levers.items():
 # %% [markdown]
 # Capacity, as a figure: the rEFH's error under the protocol and its mean-field readout from
 # $y_{t-1}$ (the learned transition, without the sampler), relative to ORDER 0, against the
-# number of hidden units, all at the medium budget (16 000 updates of CD-5):
+# number of hidden units at the medium budget (16 000 updates of CD-5); and, as stars and
+# triangles, the rEFH and the RTRBM at the authors' budget (the saved `paper` runs of Table 2):
 
 # %%
 widths = {400: saved["medium_seed0"]}
@@ -837,23 +847,36 @@ protocol = [widths[h]["results"]["rEFH"]["mse"] / order0_med for h in H]
 readout_h = [h for h in H if "mse_from_previous_0" in widths[h]["details"]["rEFH"]]
 readout = [widths[h]["details"]["rEFH"]["mse_from_previous_0"] / order0_med for h in readout_h]
 refh_400 = chain_rows["rEFH, CD-5, 16k"]  # the 400-unit run's readout: first 100 sequences
-fig, ax = plt.subplots(figsize=(6, 3.6), layout="constrained")
-ax.plot(H, protocol, "o-", color="C0", label="protocol: 25 Gibbs steps from noise")
+fig, ax = plt.subplots(figsize=(9, 3.8), layout="constrained")
+ax.plot(H, protocol, "o-", color="C0", label="rEFH, medium budget: the protocol (25 Gibbs steps from noise)")
 for h in low_precision:  # trained with the bfloat16 chains of the next section
     ax.annotate("bfloat16 chains", (h, widths[h]["results"]["rEFH"]["mse"] / order0_med),
                 xytext=(-30, 12), textcoords="offset points", fontsize=7)
-ax.plot(readout_h, readout, "s--", color="C2", label="mean-field readout from $y_{t-1}$")
+ax.plot(readout_h, readout, "s--", color="C2", label="rEFH, medium budget: mean-field readout from $y_{t-1}$")
 ax.plot(400, refh_400["previous, 0"] / order0_100, "s", mfc="none", color="C2",
         label="the same, 400 units (first 100 test sequences)")
 ax.axhline(1, color="k", ls="--", lw=1, label="ORDER 0")
-ax.axhline(refh_p / order0_p, color="C0", ls=":", lw=1.2,
-           label="400 units at the authors' budget (102 000 CD-25 updates)")
-ax.axhline(POSTER["rEFH"] / POSTER["ORDER 0"], color="C3", ls="-.", lw=1, label="the poster's rEFH")
+full = {}  # (model, hidden units): MSE / ORDER 0 at the authors' budget (the paper preset)
+for res in saved.values():
+    over = res.get("overrides", {})
+    if res["preset"] == "paper" and set(over) <= WIDER:
+        hidden = int(over.get("harmonium.n_hidden", PRESETS["paper"].harmonium.n_hidden))
+        for name in ("rEFH", "RTRBM"):
+            if name in res["results"]:
+                full[(name, hidden)] = res["results"][name]["mse"] / order0_p
+for name, color, marker in (("rEFH", "C0", "*"), ("RTRBM", "C1", "^")):
+    hs = sorted(h for n, h in full if n == name)
+    ax.plot(hs, [full[(name, h)] for h in hs], marker=marker, ls=":", color=color, ms=9,
+            label=f"{name} at the authors' budget (102 000 CD-25 updates)")
+ax.axhline(POSTER["rEFH"] / POSTER["ORDER 0"], color="C0", ls="-.", lw=1, label="the poster's rEFH")
+ax.axhline(POSTER["RTRBM"] / POSTER["ORDER 0"], color="C1", ls="-.", lw=1,
+           label="the poster's RTRBM")
 ax.set(xscale="log", xticks=H, xticklabels=[str(h) for h in H], xlabel="hidden units",
-       ylabel="one-step MSE / ORDER 0's", title="rEFH, medium budget (16 000 CD-5 updates)",
+       ylabel="one-step MSE / ORDER 0's",
+       title="Width and budget (medium: 16 000 CD-5 updates)",
        ylim=(0.4, 1.2))
 ax.minorticks_off()
-ax.legend(fontsize=7, frameon=False, loc="lower left")
+ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
 plt.show()
 
 # %%
