@@ -293,8 +293,9 @@ claims.append((
 # saved run that trained a model both ways (RTRBM against TRBM, rVAE-BPTT against rVAE; same
 # preset, seed and data) records both training times. Test: the BPTT variant's training time
 # is larger in most pairs (the median ratio is above 1). {doc}`local_vs_bptt` measures the
-# cost per update: memory that grows with the sequence length under BPTT and stays constant
-# under the local rules.
+# cost per update: memory that grows with the sequence length under BPTT and can stay constant
+# under a local rule (the streamed rVAE, the online rEFH). The training times are noisy:
+# repeated runs of one model and seed differ by up to three times in wall time.
 
 # %%
 train_s = {}  # (experiment, preset, seed): {model: training seconds}, over all its files
@@ -671,8 +672,9 @@ findings = [
     "the local rule drops a large part of the encoder gradient, and here it trains the better "
     "model (one seed of each comparison; {doc}`rvae`, {doc}`local_vs_bptt`).",
     f"**The local rule is cheaper in memory; in time, the gap is mostly protocol.** BPTT's "
-    f"memory per update grows with the sequence length while the local rules' stays flat. In "
-    f"Table 1's runs the RTRBM trained {refh_rtrbm_time:.0f}× as long as the rEFH for about "
+    f"memory per update grows with the sequence length, while a local rule's can stay flat "
+    f"(the streamed rVAE, the online rEFH). In Table 1's runs (mean over {len(SEEDS)} seeds) "
+    f"the RTRBM trained {refh_rtrbm_time:.0f}× as long as the rEFH for about "
     f"the same error, but the TRBM, with no BPTT, took nearly as long as the RTRBM (median "
     f"{statistics.median(ppc_train_s['TRBM'].values()) / 60:.0f} against "
     f"{statistics.median(ppc_train_s['RTRBM'].values()) / 60:.0f} min, the rEFH "
