@@ -20,9 +20,11 @@
 # Three of the poster's models for the LTI + PPC experiment (TRBM, RTRBM and rEFH) are built from
 # one piece: an *exponential-family harmonium* (EFH; Welling, Rosen-Zvi & Hinton 2005), an
 # undirected two-layer network trained by *contrastive divergence* (CD; Hinton 2002). They
-# differ only in what they do with the model's previous hidden state $u_{t-1}$: the TRBM and
-# RTRBM use it as a bias, the rEFH also models it as data. That difference decides
-# whether learning needs backpropagation through time (BPTT).
+# differ in what they do with the model's previous hidden state $u_{t-1}$. The rEFH models it
+# as data; the TRBM and RTRBM only condition on it, as a hidden bias, and differ from each other
+# only in whether learning follows the gradient back through time (BPTT: the RTRBM does, the
+# TRBM does not). The poster's claim is that modelling $u_{t-1}$ lets the rEFH learn as well as
+# the RTRBM without BPTT.
 #
 # **What you will learn**
 #
@@ -91,7 +93,7 @@ from tlr.rng import make_generator
 from tlr.train import OptimConfig, fit
 
 # The tensors here are tiny and the loops are in Python: extra threads only add overhead
-# (and fight each other on a shared CPU).
+# (extra threads only add overhead).
 torch.set_num_threads(1)
 SEED = 0
 torch.manual_seed(SEED)  # tlr takes explicit generators; this only pins anything else
@@ -457,13 +459,16 @@ for clamped in [(), (0,)]:
     page_grads = cd_gradients(v_batch, x_pos, v_neg, x_bar_neg)
     assert all(torch.allclose(ours, theirs, atol=1e-12)
                for ours, theirs in zip(page_grads, efh.cd_gradients(lib), strict=True))
-print("reconstructed Poisson counts, free:", lib.v_neg[1][:4].int().tolist())
+print("reconstructed Poisson counts (Bernoulli group clamped):", lib.v_neg[1][:4].int().tolist())
 print("the clamped Bernoulli group keeps its data:", torch.equal(lib.v_neg[0], v_batch[0]))
 
 # %% [markdown]
 # > Two details follow Makin's code: the positive statistics use the *sampled* hidden states
 # > $x^+$ (unbiased, but noisier than the means $\bar x^+$), and the last negative step keeps the
 # > hidden *means* $\bar x^-$. Clamped groups are never resampled; the TRBM uses that below.
+# >
+# > The library can also run the training chains' matrix products in bfloat16 (`gibbs_dtype`,
+# > used in {doc}`balls`); the bit-for-bit agreement here is for the default, float32.
 #
 # ### How biased is CD-$k$?
 #
@@ -664,8 +669,9 @@ plot_cd_vs_exact(k=1);
 #
 # > Makin's rEFH uses CD-1 ({ref}`Sources §5.3 <sources-5-3>`) and his TRBM/RTRBM CD-25
 # > ({ref}`Sources §6.4 <sources-6-4>`). The figure is for a tiny model. In a harmonium with 240
-# > hidden units the bias cannot be measured this way
-# > ($2^{240}$ hidden states, unbounded counts), which is one reason to judge the learned
+# > hidden units the bias cannot be measured this way (its visible layer has $2^{240}$ states of
+# > $u_{t-1}$ times unbounded counts, and $Z$ summed the other way needs $2^{240}$ hidden
+# > states), which is one reason to judge the learned
 # > models by their filtering error rather than by how well they fit $p(v)$.
 
 # %% [markdown]
@@ -722,7 +728,8 @@ plt.show()
 # - b_y^\top y_t - b_x^\top x_t + \textstyle\sum_i \log y_t^i! .
 # $$
 #
-# Here is an rEFH with 20 hidden units (the paper's has 240), and the shapes of its parameters:
+# Here is an rEFH with 20 hidden units (Makin's 2018 code, and the `paper` preset, use 240),
+# and the shapes of its parameters:
 # `W.0` stores $W_u^\top$, `W.1` stores $W_y^\top$.
 
 # %%
@@ -759,11 +766,12 @@ def mean_field_filter(efh: EFH, y: torch.Tensor) -> torch.Tensor:
 # $$
 # \frac{d\mathcal{L}_{\text{rEFH}}}{d\theta}
 # = \sum_{t=1}^T \frac{dH_{pp}[U_{t-1}, Y_t; \theta]}{d\theta}
-# \approx \sum_{t=1}^T \mathbb{E}_{\hat x_t, Y_t, U_{t-1}}\Big[\frac{dE}{d\theta}\Big]
-# - \mathbb{E}_{\hat x_t, \hat Y_t, \hat U_{t-1}}\Big[\frac{dE}{d\theta}\Big],
+# \approx \sum_{t=1}^T \Big(\mathbb{E}_{\hat x_t, Y_t, U_{t-1}}\Big[\frac{dE}{d\theta}\Big]
+# - \mathbb{E}_{\hat x_t, \hat Y_t, \hat U_{t-1}}\Big[\frac{dE}{d\theta}\Big]\Big),
 # $$
 #
-# the harmonium gradient of the previous section, with data $v^+ = [u_{t-1}; y_t]$ and the
+# the harmonium gradient of the section "Learning: data statistics minus model statistics",
+# with data $v^+ = [u_{t-1}; y_t]$ and the
 # model term estimated by CD. The approximation is in "letting the derivative pass through the
 # expectations", which "ignores the dependence of $U_{t-1}$ on the parameters $\theta$" and
 # "amounts to discarding BPTT". The data $u_{t-1} = \bar x_{t-1}(u_{t-2}, y_{t-1}; \theta)$
@@ -779,7 +787,7 @@ def mean_field_filter(efh: EFH, y: torch.Tensor) -> torch.Tensor:
 # + \frac{\partial u_{t-1}}{\partial u_{t-2}}\frac{du_{t-2}}{d\theta}.
 # $$
 #
-# The second factor unrolls back to $t = 1$; that is backpropagation through time. The rEFH
+# The second factor unrolls back to $u_0$; that is backpropagation through time. The rEFH
 # keeps only the first term. Every quantity it needs, $u_{t-1}$, $y_t$ and a few Gibbs steps,
 # is present at time $t$, which is what makes the rule *temporally local*. The poster's claim is
 # that, because $u_{t-1}$ is *modelled* (reconstructed) rather than merely conditioned on, the
@@ -918,9 +926,10 @@ print("TRBM descent-direction norms:",
 # ### The RTRBM's extra term: backpropagation through time
 #
 # The TRBM stops there: its gradient is the CD gradient at each step, with no term through
-# $r_{t-1}$, so it is temporally local too. The RTRBM's recurrence makes its log-likelihood
-# exact, $\log p(y_{1:T}) = \sum_t \log p(y_t \mid r_{t-1})$, and it follows the gradient of that
-# sum through the chain of $r_t$: in its graphical model a dashed red arc carries the gradient
+# $r_{t-1}$, so it is temporally local too. Because $r_{t-1}$ is a deterministic function of
+# $y_{1:t-1}$, the model (the same for both) has the exact log-likelihood
+# $\log p(y_{1:T}) = \sum_t \log p(y_t \mid r_{t-1})$. The TRBM follows only each term's local
+# part; the RTRBM follows the gradient of the sum through the chain of $r_t$: in its graphical model a dashed red arc carries the gradient
 # back along the hand-off.
 
 # %%
@@ -928,9 +937,10 @@ draw_model("RTRBM")
 plt.show()
 
 # %% [markdown]
-# $D_t = x_t^+ - \bar x_t^-$, the CD statistic at step $t$, is the gradient of
-# $\log p(y_t \mid r_{t-1})$ with respect to the hidden pre-activation. Write $G_t$ for the
-# gradient arriving at the pre-activation of $r_t$ from later steps. Then (Makin's `BPTT.m`,
+# $D_t = x_t^+ - \bar x_t^-$, the CD statistic at step $t$, is a (CD) estimate of the gradient
+# of $\log p(y_t \mid r_{t-1})$ with respect to the dynamic hidden bias
+# $c_t = b_x + W_u r_{t-1}$. Write $G_t$ for the gradient arriving at the pre-activation of $r_t$
+# from later steps. Then (Makin's `BPTT.m`,
 # {ref}`Sources §6.2 <sources-6-2>`)
 #
 # $$
@@ -943,8 +953,9 @@ plt.show()
 # \Delta b_x \mathrel{+}= \sum_t G_t,
 # $$
 #
-# added (as ascent directions) to the CD gradient. Both $r_t$ and the pre-activation of
-# $r_{t+1}$ go through $W_u$, which is why $D_{t+1}$ and $G_{t+1}$ enter together. In code the
+# added (as ascent directions) to the CD gradient. $r_t$ reaches step $t+1$ only through
+# $c_{t+1} = b_x + W_u r_t$, which is both the bias of the harmonium at $t+1$ (gradient
+# $D_{t+1}$) and part of the pre-activation of $r_{t+1}$ (gradient $G_{t+1}$); hence their sum. In code the
 # sums also run over the batch, and, like `efh.W`, the weight terms are stored transposed.
 
 # %%
@@ -1052,7 +1063,8 @@ for name, tr, rt in zip(("W_u", "W_y", "b_x"), [trbm_dirs[i] for i in (0, 1, 4)]
     print(f"{name}: |RTRBM - TRBM| / |TRBM| = {(rt - tr).norm() / tr.norm():.3f}")
 
 # %% [markdown]
-# On these 25 steps, with small weights, the BPTT term changes the TRBM's descent direction by
+# On these 25 steps, with weights of standard deviation 0.1, the BPTT term changes the TRBM's
+# descent direction by
 # 5 to 10 per cent.
 #
 # ## Three ways to use the past
@@ -1068,7 +1080,7 @@ for name, tr, rt in zip(("W_u", "W_y", "b_x"), [trbm_dirs[i] for i in (0, 1, 4)]
 # | how it enters | dynamic hidden bias $W_u r_{t-1}$ | the same | visible units, part of the data |
 # | reconstructed in the negative phase? | no (clamped) | no (clamped) | **yes** |
 # | gradient through $u_{t-1}$ (BPTT)? | no | **yes** | no |
-# | distribution modelled | $p(y_t \mid u_{t-1})$ | $p(y_t \mid r_{t-1})$, i.e. $p(y_{1:T})$ | **joint** $p(u_{t-1}, y_t)$ |
+# | distribution modelled | $p(y_t \mid r_{t-1})$, i.e. $p(y_{1:T})$ | the same | **joint** $p(u_{t-1}, y_t)$ |
 # | temporally local? | yes | no | yes |
 #
 # > The original TRBM (Sutskever & Hinton 2007) fed back *sampled* binary hidden states and had
@@ -1092,14 +1104,17 @@ for name, tr, rt in zip(("W_u", "W_y", "b_x"), [trbm_dirs[i] for i in (0, 1, 4)]
 #   trains "all models with … AdaM optimization", learning rate $\alpha = 10^{-4}$, $(\beta_1,
 #   \beta_2) = (0.9, 0.999)$.
 #   Makin used SGD with momentum and per-parameter-group rates: $\alpha_e = 1/(m_0 \cdot 1.1^e)$
-#   in epoch $e$ and momentum $0.98 - 0.5/1.1^e$ for the rEFH, with the recurrent rows learning
+#   in epoch $e$, with $m_0$ = 800 ($W_y$), 50 ($W_u$), 200 ($b_x$, $b_y$), 12 ($b_u$), and
+#   momentum $0.98 - 0.5/1.1^e$ for the rEFH, with the recurrent rows learning
 #   16 times faster than the sensory ones, and a linearly decaying rate with momentum 0.9 for the
 #   TRBM and RTRBM.
 #
-# The `paper` preset uses Makin's momentum schedule for the rEFH, for the 90 epochs of his 2015
-# code: Adam at $10^{-4}$ is far too slow here, and 50 epochs leave the MSE near $4\times10^{-4}$
-# (comments in `tlr/experiments/ppc.py`). The `quick` preset, for CPUs, uses Adam at
-# $\alpha = 10^{-3}$, divided by 1.1 every epoch.
+# The `paper` preset uses Makin's schedules, not the poster's Adam at $10^{-4}$, which is far
+# too slow here (see {doc}`refh_dynamics`): the momentum schedule above for the rEFH, run for
+# the 90 epochs of his 2015 code because at his 50 the error was still falling, and the linearly
+# decaying schedule ($m_0$ = 1500, and 150 for the recurrent groups) for the TRBM and RTRBM.
+# The `quick` preset, for CPUs, uses Adam at
+# $\alpha = 10^{-3}$, divided by 1.1 every epoch; the demonstration below is smaller still.
 
 # %%
 for name, run_cfg in [("paper rEFH", REFH_PAPER), ("paper TRBM/RTRBM", TRBM_PAPER),
@@ -1109,7 +1124,8 @@ for name, run_cfg in [("paper rEFH", REFH_PAPER), ("paper TRBM/RTRBM", TRBM_PAPE
 # %% [markdown]
 # ## A small rEFH learns to filter
 #
-# A live demonstration, sized for a CPU: an rEFH with 120 hidden units (the paper uses 240),
+# A live demonstration, sized for a CPU: an rEFH with 120 hidden units (the `paper` preset uses
+# 240),
 # trained online for 30 epochs of 40 × 1000 fresh steps with Adam ($\alpha = 10^{-3}$,
 # divided by 1.1 every epoch). After every epoch we filter a validation set of 10 trajectories
 # of 1000 steps and decode the position from the model's reconstruction of the population,
@@ -1182,7 +1198,7 @@ ax.legend(frameon=False, fontsize=8)
 plt.show()
 
 # %% [markdown]
-# After a few epochs the model's reconstruction is a better position estimate than the raw
+# After several epochs the model's reconstruction is a better position estimate than the raw
 # counts (ORDER 0), so the rEFH has learned to combine the present with its own summary of the
 # past, with nothing but temporally local CD-1 updates. By the end it is below the poster's
 # KF-1 row. That alone does not prove second-order dynamics: KF-1 assumes a constant
@@ -1190,9 +1206,10 @@ plt.show()
 # step by it. Whether it has learned the velocity that no neuron reports is the question of the
 # next chapter, with the full-size model and its baselines.
 #
-# > This run is small and short, and its validation set has only 10 trajectories, so its
-# > numbers cannot be compared with Table 1. The bump in the first epochs comes from Adam's large
-# > initial learning rate, which is divided by 1.1 every epoch.
+# > This run is small and short and is scored on 10 validation trajectories, not Table 1's 40
+# > test trajectories, so the comparison with the poster's rows is indicative only;
+# > {doc}`refh_dynamics` makes it at paper scale. For its first few epochs the model is worse
+# > than ORDER 0, before its reconstruction becomes informative.
 #
 # What the difference looks like on one validation trajectory: the rEFH's estimate follows the
 # true position more smoothly than ORDER 0, which starts afresh from each step's counts.
