@@ -30,8 +30,8 @@
 # - what BPTT costs, read off the recursion and measured: a stored history that grows with the
 #   sequence length $T$, an update that waits for the end of the sequence, and a backward sweep
 #   through the transposed weights;
-# - what truncated BPTT, the usual remedy, cannot learn: a dependency longer than its window
-#   $T_{\mathrm w}$, shown on a small memory task;
+# - what truncated BPTT, the usual remedy, cannot *teach*: to store information for longer
+#   than its window $T_{\mathrm w}$, shown on a small delay task;
 # - why BPTT is called biologically implausible;
 # - the poster's alternative, a generative model of the *pair* of the previous state and the
 #   current observation, whose learning rule is local in time, and the three requirements it
@@ -42,7 +42,7 @@
 # <notation>` page.
 #
 # **Run time.** About 20 s on one CPU core, exercises included; the thirteen small training runs
-# of the memory task take most of it.
+# of the delay task take most of it.
 #
 # > Our own commentary is set in blockquotes like this one. "Sources §n" points to a section of
 # > the appendix {ref}`Sources and protocols <sources>`, which traces every setting to its
@@ -425,14 +425,16 @@ plt.show()
 #
 # The price is a **bias**: the truncated gradient is not the gradient of $\mathcal L$, and the
 # part it drops is exactly the part that would teach the model to carry information for longer
-# than $T_{\mathrm w}$ steps. A dependency that spans more than the window is invisible to the
-# gradient. The temporally local variant of the last section is the extreme case
+# than $T_{\mathrm w}$ steps. A dependency longer than the window can still be used if the
+# untrained dynamics happen to carry it across the cut, but nothing in the gradient asks the
+# state to hold it. The temporally local variant of the last section is the extreme case
 # $T_{\mathrm w} = 1$, where no credit
 # crosses even one step. So detaching the state does not, by itself, solve the problem; the
 # poster's idea (below) is to change the *objective*, so that what is left after the cut is
 # still the right thing to learn.
 #
-# A small task makes the bias visible. A cue bit is shown once, at $t = 0$, as $\pm 1$ on one
+# A small task, the *delay task*, makes the bias visible. A cue bit is shown once, at the first
+# step, as $\pm 1$ on one
 # input channel; three other channels carry Gaussian noise at every step. After `delay` steps
 # the network must report the bit (a logistic loss on its output at the last step only). A
 # gated recurrent unit (GRU, 32 units) is trained for 200 Adam steps on batches of 64 fresh
@@ -541,8 +543,9 @@ plt.show()
 # $T_{\mathrm w} = 5$ steps, delays 2 and 4 fit inside the window, and the truncated run *is*
 # the full run. Far outside the window (delays 16 and 20) the truncated network stays at chance,
 # and its training loss at $\ln 2$: nothing in its gradient rewards remembering. The local
-# network ($T_{\mathrm w} = 1$) fails the same way. Just past the window (delays 8 and 12) the
-# picture is mixed; the note after the checks explains why.
+# network ($T_{\mathrm w} = 1$) fails the same way. Just past the window the outcome depends on
+# the untrained dynamics (delays 8 and 12, printed above); the note after the checks explains
+# why.
 
 # %%
 assert all(acc[(d, None)] > 0.95 for d in DELAYS)                       # BPTT learns every delay
@@ -559,11 +562,13 @@ print("mean training loss over the last 20 steps at delay 20:",
       ", ".join(f"{'full' if w is None else f'T_w = {w}'} {v:.3f}" for w, v in final.items()))
 
 # %% [markdown]
-# > Just past the window (delays 8 and 12) the outcome changes from seed to seed, so we print it
-# > but assert nothing: the forward pass still runs through the cut, and if the *untrained*
-# > dynamics happen to carry enough of the cue across the boundary, the truncated gradient can
-# > learn to read it out. What truncation removes is the credit for *keeping* information:
-# > the parts of the gradient that would make the state hold the cue for longer. Far beyond the
+# > Just past the window (delays 8 and 12) the outcome can change with the seed (try the
+# > sliders below), so we print it but assert nothing: the forward pass still runs through the
+# > cut, and if the *untrained* dynamics happen to carry enough of the cue across the boundary,
+# > the truncated gradient can learn to read it out. What truncation removes is the credit for
+# > *writing* the cue into the state and for keeping it across the cut; inside the window the
+# > gradient can still read out, and strengthen, whatever the state already carries (the second
+# > exercise works this out for a scalar model). Far beyond the
 # > window the untrained memory has faded and the task cannot be learned. Unbiased alternatives
 # > to truncation exist but trade bias for noise (e.g. Tallec & Ollivier 2017).
 #
@@ -594,11 +599,12 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 #
 # - **A stored history.** The backward sweep needs the activity of every earlier step. A neural
 #   circuit would have to keep a trace of its own past states, at full resolution, for as long
-#   as credit may need to reach them, and then *replay it in reverse order*.
+#   as credit may need to reach them, and then replay it in reverse. (Reverse replay of
+#   place-cell sequences is observed in the hippocampus, Foster & Wilson 2006, but as compressed
+#   episodes, not as a full-resolution sweep over every state.)
 # - **A separate backward pass in reverse time.** The adjoint $\delta_t$ is computed from
 #   $\delta_{t+1}$: the error signal runs backwards through time, on a different pathway from the
-#   activity, while the activity itself keeps running forward. There is no known circuit that
-#   alternates between the two phases at this scale.
+#   activity, while the activity itself keeps running forward.
 # - **Transposed weights (weight transport).** The error crosses each recurrent connection in
 #   the opposite direction, multiplied by $W_r^\top$. A synapse would need to know the strength of
 #   another synapse pointing the other way (Grossberg 1987; Lillicrap et al. 2016 showed that
@@ -610,8 +616,8 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 #
 # > These are arguments about the *algorithm* that computes the gradient, not about whether a
 # > brain could follow a gradient-like signal at all; e-prop (Bellec et al. 2020) is one example
-# > of an approximation designed to be local in time. We keep the claim as measured as the
-# > poster does: BPTT's requirements have no known biological counterpart. On the
+# > of an approximation designed to be local in time. We claim no more than the poster does:
+# > BPTT's requirements, as stated above, have no known biological counterpart. On the
 # > computational side the measurements above are the concrete content of "computationally
 # > expensive": memory linear in $T$ and an update only after a full sweep.
 
@@ -636,20 +642,23 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 # \ \text{ (or a bound on it)} .
 # $$
 #
-# Since $u_{t-1}$ itself depends on $\theta$ through all earlier steps, the full gradient has two
+# Since $u_{t-1}$ itself depends on the parameters through all earlier steps (for the rEFH on
+# $\theta$, whose hidden means use the generative weights; for the rVAE on the encoder's
+# parameters $\phi$), the full gradient, with $\theta$ here standing for all parameters, has two
 # parts:
 #
 # $$
-# \frac{d\mathcal L}{d\theta} = \sum_{t=1}^{T} \frac{\partial \ell_t}{\partial \theta}
-# \;+\; \sum_{t=1}^{T} \frac{\partial \ell_t}{\partial u_{t-1}} \frac{d u_{t-1}}{d \theta} .
+# \frac{d\mathcal L}{d\theta} = \sum_{t=1}^{T} \Big(\frac{\partial \ell_t}{\partial \theta}\Big)^{\!\top}
+# \;+\; \sum_{t=1}^{T} \Big(\frac{d u_{t-1}}{d \theta}\Big)^{\!\top} \nabla_{u_{t-1}} \ell_t .
 # $$
 #
 # The second part is a BPTT term ($du_{t-1}/d\theta$ unrolls back to $u_0$). The poster keeps the
 # first part only, treating $u_{t-1}$ as data: "Letting the derivative pass through the
 # expectations ignores the dependence of $U_{t-1}$ on the parameters $\theta$ [and] amounts to
 # discarding BPTT". Every remaining term needs only $u_{t-1}$, $y_t$ and the current latent
-# $x_t$: **all updates are temporally local**, can be made at every step, and need the memory of
-# one step (the lower panel of the first figure). For the rEFH the per-step term is a
+# $x_t$: **all updates are temporally local**: they *can* be made at every step with one step's
+# memory (the lower panel of the first figure). An implementation that scores all $T$ steps in
+# one batched pass, as the rVAE's training does, still stores them all ({doc}`local_vs_bptt`). For the rEFH the per-step term is a
 # contrastive-divergence update on the visible layer $[u_{t-1}, y_t]$; for the rVAE it is the
 # negative evidence lower bound of the pair ({ref}`Sources §5.1 <sources-5-1>`, §7.1).
 #
@@ -671,9 +680,13 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 #
 # 1. a "generative model with latent variables, $\hat X$";
 # 2. "latent variables inferable": $\hat p(\hat x_t \mid u_{t-1}, y_t; \theta)$ (a tractable
-#    posterior) or $\check p(\check x_t \mid u_{t-1}, y_t; \phi)$ (a recognition model), since
-#    the inferred state *becomes* the next step's $u_t$;
+#    posterior) or $\check p(\check x_t \mid u_{t-1}, y_t; \phi)$ (a recognition model with its
+#    own parameters $\phi$; the book writes it $\check q(x_t \mid u_{t-1}, y_t)$), since the
+#    inferred state *becomes* the next step's $u_t$;
 # 3. "compression: $\dim(\hat X) < \dim(Y)$".
+#
+# (The poster writes random variables as capitals: $U_{t-1}$ is the random variable whose value
+# is $u_{t-1}$, and $\dim(\hat X)$ is the size of the latent.)
 #
 # > The poster gives no reason for requirement 3. Our reading: with a latent at least as large
 # > as the observation, the cheapest explanation of $y_t$ is a copy of it, and the inferred state
@@ -718,10 +731,10 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 # >   mean. The price is an intractable partition function, handled by contrastive divergence.
 
 # %% [markdown]
-# ## Where the book measures these costs
+# ## Where the book goes from here
 #
-# This chapter measured BPTT's costs on a generic recurrent network. The rest of the book
-# returns to them for the poster's models:
+# This chapter measured BPTT's costs on a generic recurrent network and stated the poster's
+# alternative. The chapters that test it:
 #
 # - {doc}`lti_ppc` sets up the poster's first experiment (a linear dynamical system reported by
 #   Poisson neurons) and its Kalman-filter baselines, the yardstick for everything below.
@@ -749,7 +762,8 @@ print(f"the cells above ran in {elapsed:.1f} s on {torch.get_num_threads()} thre
 #   J_{t+1}^\top \delta_{t+1}$. Written out for an Elman network, the recursion reproduces
 #   autograd's gradients to rounding error.
 # - Its costs follow from the recursion: the states of every step must be stored (memory linear
-#   in $T$: about 4.4 kB per step for the 32-unit network here, 680 times the local variant's at
+#   in $T$: about 4.4 kB per step for a batch of 16 sequences of the 32-unit network here, 680
+#   times the local variant's at
 #   $T = 1000$), an update can only be made once the sequence has ended, and the error travels
 #   back through the transposed weights $W_r^\top$.
 # - Truncated BPTT caps the memory at one window of $T_{\mathrm w}$ steps, but no gradient
@@ -962,7 +976,7 @@ def _():
 # `y` of length $T$ and a number `target` $= o^\ast$. Use your formula, not autograd; the check
 # compares it with autograd on the chapter's detach-the-state recipe.
 #
-# Then look at the cue task: $y_1 = 1$ and $y_s = 0$ afterwards. What is the truncated
+# Then look at the delay task: $y_1 = 1$ and $y_s = 0$ afterwards. What is the truncated
 # $d\mathcal L/dw_{\text{in}}$ for any $T_{\mathrm w} < T$, and what does that mean for learning
 # to *store* the cue? Is the truncated $d\mathcal L/dw_r$ zero too?
 # ```
@@ -1004,7 +1018,7 @@ def truncated_grads(w_r, w_in, y, target, window=None):
 # the cue into the state. The truncated $d\mathcal L/dw_r$ is not zero, since
 # $r_{s-1} = w_r^{s-2} w_{\text{in}}$ still carries the cue inside the window: if the cue happens to
 # be stored already, the gradient can adjust how strongly it is kept. That is the "mixed picture
-# just past the window" of the delay experiment above.
+# just past the window" of the delay task above.
 
 # %%
 cue = torch.zeros(10)
@@ -1136,6 +1150,8 @@ def _():
 # - G. Bellec, F. Scherr, A. Subramoney, E. Hajek, D. Salaj, R. Legenstein and W. Maass. A
 #   solution to the learning dilemma for recurrent networks of spiking neurons. *Nature
 #   Communications* 11:3625, 2020.
+# - D. J. Foster and M. A. Wilson. Reverse replay of behavioural sequences in hippocampal place
+#   cells during the awake state. *Nature* 440:680–683, 2006.
 # - S. Grossberg. Competitive learning: from interactive activation to adaptive resonance.
 #   *Cognitive Science* 11(1):23–63, 1987.
 # - A. Gruslys, R. Munos, I. Danihelka, M. Lanctot and A. Graves. Memory-efficient
