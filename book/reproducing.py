@@ -17,7 +17,7 @@
 # %% [markdown]
 # # Reproducing the tables
 #
-# Every table in this book comes from runs of one command, `python -m tlr run`, each of which
+# Every score table in this book comes from runs of one command, `python -m tlr run`, each of which
 # trains and scores some models on one experiment with one seed and writes a JSON file. A
 # table with error bars needs many such runs: models × seeds × settings. This chapter shows
 # how to launch them as one **sweep**, on a laptop, on Colab or on a SLURM cluster, and how to
@@ -30,8 +30,8 @@
 #   [submitit](https://github.com/facebookincubator/submitit));
 # - how `python -m tlr summarize` aggregates the run files: mean, standard deviation and the
 #   95 % $t$-interval over seeds, per model and setting;
-# - the poster's Table 1 over every saved seed, with intervals, and what one seed of Table 2
-#   can and cannot say;
+# - the poster's Table 1 over every saved seed, with intervals, and why one seed of Table 2
+#   gives no interval;
 # - how to decide whether two models differ, with a paired comparison over seeds;
 # - how to move a model away from where its schedule was tuned without measuring the schedule:
 #   a learning-rate rule fixed in advance and applied on validation data;
@@ -43,7 +43,7 @@
 # a confidence interval for a mean. The verdicts on the poster's numbers are in
 # {doc}`scorecard`; this chapter is about how the numbers are made.
 #
-# **Run time.** About half a minute on a CPU: one small live sweep (four runs of the quick
+# **Run time.** Under a minute on a CPU: one small live sweep (four runs of the quick
 # preset); everything else is read from the saved runs through `tlr.results`.
 
 # %% tags=["remove-input"]
@@ -107,8 +107,9 @@ print(json.dumps(shown, indent=1, ensure_ascii=False))
 # A sweep crosses an experiment's models, seeds and settings (each setting a set of
 # `--set KEY=VALUE` overrides of the preset) and makes each combination one run with one
 # model, so that a crashed or diverged run costs only itself and a finished run is never
-# redone. The grids behind the book's tables ship with `tlr` and are named: `table1`,
-# `table2`, `dynamics` and `hidden`. Table 1's:
+# redone. The grids behind the book's tables ship with `tlr` under the names of their files in
+# `sweeps/`: `table1`, `table2`, `dynamics` (with `dynamics_pilot`, `dynamics_tuned`), `hidden`
+# (with `hidden_pilot`) and the rVAE-β restarts. Table 1's:
 
 # %%
 print(grid_path("table1").read_text())
@@ -149,9 +150,10 @@ assert again["ran"] == [] and again["counts"]["done"] == 4
 # | where | command | notes |
 # |---|---|---|
 # | a laptop or workstation | `python -m tlr sweep --grid table1 --executor local --jobs 4 --out DIR` | one process per run, `--jobs` at a time; `--threads` per process |
-# | Colab (GPU runtime) | `!pip install "tlr[sweep] @ git+https://github.com/tlr-book/tlr"` then the line above with `--device auto --jobs 1` | the grids ship with the package; keep `DIR` on Google Drive to resume after a disconnect |
-# | a SLURM cluster | `python -m tlr sweep --grid table1 --executor slurm --partition gpu --gpus 1 --time 120 --array-parallelism 20 --out DIR` | one job array; submitit writes the `sbatch` script into `DIR/logs` |
-# | anywhere | `make reproduce` | Tables 1 and 2 on this machine, then their summary |
+# | Colab (GPU runtime) | `!pip install "tlr[sweep] @ git+https://github.com/tlr-book/tlr"` then `python -m tlr sweep --grid table2 --device cuda --out DIR` (Table 1: `--grid table1 --device cpu --jobs 2`) | the grids ship with the package; keep `DIR` on Google Drive to resume after a disconnect |
+# | a SLURM cluster | `python -m tlr sweep --grid table1 --executor slurm --time 120 --array-parallelism 20 --out DIR` | one job array of CPU tasks; submitit writes the `sbatch` script into `DIR/logs` |
+# | | `python -m tlr sweep --grid table2 --executor slurm --partition gpu --gpus 1 --device cuda --time 720 --out DIR` | the harmoniums are the runs worth a GPU (see "And on a GPU?") |
+# | a checkout of the repository | `make reproduce SWEEP_JOBS=4` | both grids with `--device auto` into `_build/reproduce/`, then `summary.md`; about a day of CPU time on one core |
 #
 # A run that diverges is written with its model under `"failed"` and marked failed in the
 # manifest; the sweep carries on and exits with status 1 at the end. The same command retries
@@ -197,8 +199,10 @@ print("interval() equals summarize()'s on every row")
 # ## Table 1 over every saved seed
 #
 # The saved runs of the `paper` preset (`results/ppc`, shipped with `tlr`) hold several files
-# per seed: the runs made one command per group of models, and the runs of the `table1` grid
-# for the later seeds. `summarize` reads them all. A model scored in two files of one seed
+# per seed. Seeds 0–2 were run one command per group of models, and seeds 3–4 by two sweeps over
+# the grid's models except the rVAE-BPTT; some seeds also come from other sweeps'
+# default-setting runs. `summarize` reads them all. The rVAE-BPTT has one seed: it diverged on
+# seeds 1 and 2 ({doc}`local_vs_bptt`) and was not run on 3–4. A model scored in two files of one seed
 # (KF-1 is fitted next to the rEFH and next to the VAEs) must have the same score in both: a
 # seed fixes the data, and `summarize` warns if the two differ.
 
@@ -243,8 +247,9 @@ ax.set_title("Table 1, paper preset: seeds (grey), mean and 95 % interval (blue)
              fontsize=9);
 
 # %% [markdown]
-# Sorted by their means, the rows fall into groups whose intervals overlap; between groups the
-# intervals are disjoint, so the seeds cannot reorder them:
+# Sorted by their means, the rows form chains of overlapping intervals (within a chain not every
+# pair overlaps). Between chains the intervals are disjoint, so these seeds order the chains
+# clearly:
 
 # %%
 ranked = sorted((r for r in table1 if r["ci95"] is not None), key=lambda r: r["mean"])
@@ -258,7 +263,10 @@ display(Markdown(" < ".join("{" + ", ".join(r["model"] for r in g) + "}" for g i
                  + " (seeds with an interval; rows of one seed are left out)"))
 
 # %% [markdown]
-# Whether the poster's number falls inside our interval is not the scorecard's rule (a band of
+# The "poster inside?" column says more about our spread than about agreement: a wide interval
+# (the rVAE) contains the poster's number easily, and a tight one (ORDER 0) excludes a number a
+# per cent or two away. Whether the poster's number falls inside our interval is not the
+# scorecard's rule (a band of
 # ±15 % around the poster's number, since the poster reports no spread); {doc}`scorecard`
 # states each verdict.
 #
@@ -285,7 +293,9 @@ cmp = paired("rEFH", "RTRBM", table1)
 display(Markdown(
     f"RTRBM − rEFH over seeds {cmp['seeds']}: mean {fmt(cmp['mean'])} × 10⁻⁴, 95 % interval "
     f"[{fmt(cmp['ci95'][0])}, {fmt(cmp['ci95'][1])}] × 10⁻⁴; RTRBM / rEFH per seed: "
-    + ", ".join(f"{x:.2f}" for x in cmp["ratio"]) + "."))
+    + ", ".join(f"{x:.2f}" for x in cmp["ratio"]) + "."
+    + (" The interval contains 0: these seeds do not separate the two."
+       if cmp["ci95"][0] < 0 < cmp["ci95"][1] else " The interval excludes 0.")))
 
 # %% [markdown]
 # ## Table 2: one seed
@@ -450,8 +460,8 @@ assert seed0_test[960][1.0] > seed0_test[240][1.0] and hid[960]["rEFH"]["mean"] 
     hid[240]["rEFH"]["mean"]  # wider than 240 is worse, kept or paper rate
 
 # %% [markdown]
-# **Reading.** The rEFH needs width to beat the first-order filter, and the paper's 240 units
-# (16 per neuron) are enough: under this protocol wider models do worse, whether trained at the
+# **Reading.** The rEFH needs width to beat the first-order filter, and the paper preset's 240
+# units (Makin's code; 16 per neuron) are enough: under this protocol wider models do worse, whether trained at the
 # rate the rule keeps or at the paper's. Two limits of the protocol show up at the wide end and
 # belong to the reading: the validation set is too small to rank learning rates that are close
 # (the exercise *One seed chooses* measures how close), and 90 epochs of one schedule may not
@@ -468,8 +478,10 @@ assert seed0_test[960][1.0] > seed0_test[240][1.0] and hid[960]["rEFH"]["mean"] 
 # Fig. 2: $k$ from 0 to 5, $b$ from 0 to 1, $m$ from 1 to 10, twelve values each). The `dynamics` grid
 # varies the spring constant $k$, the damping $b$ and the mass $m$ of the oscillator
 # ({doc}`lti_ppc`), one at a time from ¼ to 4 times the default, at the `paper` preset, three
-# seeds of the rEFH, KF-1, KF-2 and KF-true; the rEFH's learning rate at every point is
-# chosen by the rule above (`dynamics_pilot`).
+# seeds of the rEFH, KF-1, KF-2 and KF-true (the saved sweep:
+# `python -m tlr sweep --grid dynamics --models "rEFH,KF-1,KF-2,KF-true" --out DIR`; the grid
+# also lists the rVAE); the rEFH's learning rate at every point is chosen by the rule above
+# (`dynamics_pilot`).
 #
 # Two quantities describe a setting before any model is trained. How much velocity is worth
 # is measured by **KF-1 / KF-2**, the error of the best first-order filter over that of the
@@ -603,13 +615,15 @@ assert all(not d["beats"] for d in ruled_dyn)  # at the kept rate it still loses
 
 # %% [markdown]
 # **Reading.** The claim holds where KF-1 is poor, not wherever velocity is worth something.
-# Every setting is second order (a filter that knows the dynamics beats KF-1 by a factor of two
-# or more), yet the rEFH fails only where KF-1's own error is low, on slow oscillators (a soft
-# spring, heavy damping, a heavy mass). Across the damped settings the rEFH's error moves within a
-# factor of two while KF-1's varies much more, as if the rEFH had a floor of its own, well
+# Every setting is second order (the best second-order filter fitted to the data, KF-2, beats
+# KF-1 by a factor of two or more), yet the rEFH fails only where KF-1's own error is low, on slow
+# oscillators (a soft spring, heavy damping, a heavy mass). Across the damped settings the rEFH's
+# error varies less than KF-1's (the ranges printed above), as if the rEFH had a floor of its
+# own, well
 # above KF-2's, set by what it learns from the data with 240 units, CD-1 and 90 epochs, and
-# beat KF-1 only where KF-1 sits above that floor. The schedule is not the reason: where the
-# rEFH lost, the learning-rate rule kept the paper's rate or found one that still loses. Where the discrete oscillation grows (a stiff spring, light damping) the rEFH still
+# beat KF-1 only where KF-1 sits above that floor. Rescaling the schedule does not rescue it:
+# where the rEFH lost, the rule kept the paper's rate or found one that still loses (other
+# schedules were not tried). Where the discrete oscillation grows (a stiff spring, light damping) the rEFH still
 # beats KF-1, but closes less of the gap at the stiffest spring, whose period is only about 80
 # steps. The margin over KF-1 that Table 1 shows is a property of the default oscillator as
 # much as of the model.
@@ -618,7 +632,8 @@ assert all(not d["beats"] for d in ruled_dyn)  # at the kept rate it still loses
 # ## What a reproduction costs
 #
 # Every run file records its training time. Summed over the saved Table 1 runs, per model and
-# seed (one CPU thread each):
+# seed (one CPU thread each). The times were measured on a shared two-core machine and are
+# noisy (the same rVAE run took 95 s once and 324 s another time); medians are shown:
 
 # %%
 train = {r["model"]: r for r in paper_rows("ppc", "train_s") if r["model"] in table1_grid.models}
@@ -634,8 +649,8 @@ display(Markdown("\n".join(rows) + f"\n\nOne seed of Table 1, every model: "
                  f"{3 * balls_h:.1f} CPU hours."))
 
 # %% [markdown]
-# The sequence models dominate: the TRBM and RTRBM pay for their sampling and their BPTT pass
-# at every step, and the bouncing-ball harmoniums for 102 000 updates of 25 Gibbs steps each.
+# The sequence models dominate: the TRBM and RTRBM pay for CD-25 sampling on whole sequences
+# (the RTRBM also for its BPTT pass), and the bouncing-ball harmoniums for 102 000 updates of 25 Gibbs steps each.
 # Runs are independent, so `--jobs N` divides the wall time by up to `N` on `N` cores, and a
 # SLURM array by the number of nodes it gets.
 #
@@ -669,10 +684,14 @@ assert all(m["gpu_bound"] == "launch" for m in est["models"].values())
 assert tab["table1"]["speedup"] < 1.5 < 3 < tab["table2"]["speedup"]
 
 # %% [markdown]
-# Every model is bound by the launches, not by the arithmetic, so the estimate is the same for
-# a Colab T4 as for an H100. The bouncing-ball harmoniums gain several-fold (their updates
-# are large: 900 pixels, 100 frames); Table 1's models gain nothing as a whole, and the models
-# that issue thousands of small operators per update would be slower than on one CPU core:
+# Every model is bound by the launches, not by the arithmetic, so the GPU model hardly matters;
+# what matters is the host CPU that issues the operators (the estimate assumes 10 µs per
+# operator; a Colab VM's host is slower, so there it is more optimistic still). The estimate
+# also counts only the training updates, timed on an idle core, which is why its CPU hours are
+# below the saved runs' above. By this estimate (not measured), the bouncing-ball harmoniums
+# would gain several-fold (their updates are large: 900 pixels, 100 frames); Table 1's models
+# gain nothing as a whole, and the models that issue hundreds to thousands of small operators
+# per update would be slower than on one CPU core:
 
 # %%
 slower = [name for name, m in est["models"].items() if m["gpu_s_run"] > m["cpu_s_run"]]
@@ -682,12 +701,11 @@ print(", ".join(f"{n} ({est['models'][n]['ops_launching']} operators per update)
 # %% [markdown]
 # To go faster on a GPU the update loops would have to be captured as CUDA graphs
 # (`torch.compile(mode="reduce-overhead")`), after removing the host synchronisations
-# (`tensor.item()`, finiteness checks) they make every update. Until then the cheapest way
-# to reproduce Table 1 is a multi-core CPU with `--jobs`, and Table 2's harmoniums are the
-# runs worth a GPU. The repository's `benchmarks/gpu_check.sh` is a prepared check of about
-# nine minutes for a machine with one: it times a harmonium update on the GPU, trains and
-# scores every video model end to end with `--device cuda` at the quick presets, and runs the
-# paper-preset rEFH for three minutes to project its full time.
+# (`tensor.item()`, finiteness checks) they make every update. Without that, the cheapest way
+# to reproduce Table 1 is a multi-core CPU with `--jobs` (and `--device cpu` on a machine with
+# a GPU), and Table 2's harmoniums are the runs worth a GPU. `benchmarks/gpu_check.sh` in the
+# repository (about nine minutes on one CUDA GPU) measures what this section estimates; its
+# results are not part of the book.
 
 # %% [markdown]
 # ## Summary
@@ -700,12 +718,13 @@ print(", ".join(f"{n} ({est['models'][n]['ops_launching']} operators per update)
 #   deviations and 95 % $t$-intervals; with few seeds the interval is wide by construction.
 # - Compare models over the same seeds with a paired interval, not by overlapping intervals.
 # - The poster's Table 1 is cheap enough to rerun on a CPU; Table 2 costs hours per seed. On a
-#   GPU these small models are bound by the cost of issuing operators, not by arithmetic:
-#   Table 2's harmoniums gain several-fold, Table 1's models nothing.
+#   GPU these small models are bound by the cost of issuing operators, not by arithmetic: by
+#   our estimate (not measured), Table 2's harmoniums would gain several-fold, Table 1's models
+#   nothing.
 # - A sweep that moves a model away from where its schedule was tuned needs a rule for the
 #   learning rate fixed in advance and applied on validation data; a small validation set
 #   limits how finely the rule can choose.
-# - The rEFH needs some tens of hidden units to beat KF-1; the paper's 240 are enough, and
+# - The rEFH needs some tens of hidden units to beat KF-1; the paper preset's 240 are enough, and
 #   under this protocol wider is not better.
 # - Its margin over KF-1 depends on the oscillator: large on fast, lightly damped dynamics,
 #   gone on slow or heavily damped ones where KF-1 is already good, though a second-order
@@ -731,7 +750,7 @@ from tlr.exercises import check
 #
 # Write `mass_grid()`, returning a `tlr.sweep.Sweep` for the `ppc` experiment at the `paper`
 # preset that runs the rEFH and KF-1 with seeds 0, 1 and 2 at the default dynamics and at the
-# mass of the spring multiplied by 1/4, 1/2, 2 and 4 (the key is `lti.mass`; the default mass
+# oscillator's mass multiplied by 1/4, 1/2, 2 and 4 (the key is `lti.mass`; the default mass
 # is 5). It should expand into 30 runs. Hint: `grid` is a tuple of blocks, each a mapping
 # from a key to a list of values; `{}` is the preset unchanged.
 # ```

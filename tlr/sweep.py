@@ -12,8 +12,8 @@ Command line::
 
     python -m tlr sweep ppc --preset quick --models "ORDER 0,KF-1" --seeds 0,1 \\
         --set T_test=500 --set n_test=10 --set n_test=20 --executor local --jobs 2 --out DIR
-    python -m tlr sweep --grid sweeps/table1.yaml --executor slurm --partition gpu --gpus 1 \\
-        --time 120 --array-parallelism 20 --out DIR
+    python -m tlr sweep --grid table2 --executor slurm --partition gpu --gpus 1 --device cuda \\
+        --time 720 --array-parallelism 20 --out DIR
     python -m tlr summarize DIR --json summary.json --markdown summary.md
 
 ``--set KEY=V``: a key given once is fixed for every run; a key given several times is a grid
