@@ -167,8 +167,8 @@ print("diverged (no score), model: seeds:", ppc_failed)
 # - **not reproduced**: anything else, e.g. a test that fails without the opposite being shown.
 #
 # Whether a model learned *second-order* dynamics (the velocity that no neuron reports) is
-# judged on Table 1's own scale, KF-1 (the best first-order filter) to KF-2 (a fitted
-# second-order filter): the fraction of the gap between them that the model closes,
+# judged on Table 1's own scale, KF-1 (a fitted first-order filter with constant $R$) to KF-2
+# (a fitted second-order filter): the fraction of the gap between them that the model closes,
 #
 # $$
 # f = \frac{\mathrm{MSE}_{\text{KF-1}} - \mathrm{MSE}_{\text{model}}}
