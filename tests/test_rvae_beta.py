@@ -158,3 +158,43 @@ def test_cli_runs_rvae_beta(tmp_path):
     res = json.loads(path.read_text())
     assert set(res["results"]) == {"KF-1", "rVAE-β"}
     assert all("velocity_r2" in res["details"][m] for m in ("KF-1", "rVAE-β"))
+
+
+@pytest.mark.parametrize("learn_sigma", ["cond", "diag"])
+def test_uncertain_u_term_is_the_expectation_over_the_previous_posterior(learn_sigma):
+    """u_uncertain: -E_{u ~ N(ν, diag Υ)} log p̂(u | x) in closed form, checked by Monte Carlo;
+    with Υ = 0 it is the plain u-term, and the option alone makes the model an rVAE-β."""
+    y, u, eps = _inputs()
+    ref = _model(learn_sigma=learn_sigma)
+    m = _model(learn_sigma=learn_sigma, u_uncertain=True)
+    m.load_state_dict(ref.state_dict())
+    assert m.name == "rVAE-β" and m.config.beta_vae
+    var = 0.3 * torch.rand(u.shape, generator=torch.Generator().manual_seed(2))
+    a = ref.score(y, u, eps)
+    assert torch.equal(m.score(y, u, eps, torch.zeros_like(u)).nll_u, a.nll_u)
+    assert torch.equal(ref.score(y, u, eps, var).nll_u, a.nll_u)  # the option off: Υ unused
+    b = m.score(y, u, eps, var)
+    x = b.nu + torch.exp(0.5 * b.logvar) * eps
+    dist = m.u_dist(x)
+    g = torch.Generator().manual_seed(3)
+    draws = u + var.sqrt() * torch.randn((20000, *u.shape), generator=g)
+    lp = dist.log_prob(draws)
+    mc = -(lp.sum(-1) if lp.dim() == draws.dim() else lp).mean(0)
+    torch.testing.assert_close(b.nll_u, mc, rtol=2e-2, atol=2e-2)
+    assert (b.nll_u > a.nll_u).all()  # uncertainty about u costs
+
+
+def test_uncertain_u_keeps_the_rule_local():
+    """The window passes Υ_{t-1} as data: the local gradient is the sum of per-step gradients
+    with ν_{t-1} and Υ_{t-1} both detached, and BPTT differs from it."""
+    m = _model(u_uncertain=True)
+    y, _, _ = _inputs(T=6, B=3)
+    g = torch.Generator().manual_seed(4)
+    out, _ = m.window(y, m.initial_state(3), g)
+    local, bptt = m.local_and_bptt_gradients(y, generator=torch.Generator().manual_seed(4))
+    grads = torch.autograd.grad(out.loss.mean(1).sum(), [p for p in m.parameters()],
+                                allow_unused=True)
+    for a, b in zip(grads, local, strict=True):
+        torch.testing.assert_close(torch.zeros_like(b) if a is None else a, b,
+                                   rtol=1e-4, atol=1e-6)
+    assert any(not torch.allclose(a, b) for a, b in zip(local, bptt, strict=True))

@@ -296,7 +296,10 @@ def test_committed_grids():
     val40 = load_grid(ROOT / "sweeps/rvae_beta_restarts_val40.yaml")
     assert val40.settings() == [{"vae.restarts": "3", "n_val": "40"}]
     assert (val40.seeds, val40.preset) == (restarts.seeds, restarts.preset)
-    for g in (dyn, hid, pilot, dyn_pilot, tuned, restarts, val40):
+    uncertain = load_grid(ROOT / "sweeps/rvae_beta_uncertain.yaml")
+    assert uncertain.settings() == [{"vae.beta_u_uncertain": "true"}]
+    assert (uncertain.seeds, uncertain.preset) == (restarts.seeds, restarts.preset)
+    for g in (dyn, hid, pilot, dyn_pilot, tuned, restarts, val40, uncertain):
         g.runs()  # every override key and value is valid
 
 
@@ -304,7 +307,7 @@ def test_shipped_grids_by_name(tmp_path):
     """``--grid table1`` finds sweeps/table1.yaml (tlr/_grids when installed); a file wins."""
     assert grid_names() == ["dynamics", "dynamics_pilot", "dynamics_tuned", "hidden",
                             "hidden_pilot", "rvae_beta_restarts", "rvae_beta_restarts_val40",
-                            "table1", "table2"]
+                            "rvae_beta_uncertain", "table1", "table2"]
     assert grid_path("table1") == grid_path("table1.yaml") == ROOT / "sweeps/table1.yaml"
     assert load_grid("table2") == load_grid(ROOT / "sweeps/table2.yaml")
     mine = tmp_path / "table1.yaml"

@@ -88,6 +88,8 @@ class VAERun:
     beta_kl_weight0: float = RVAE_BETA["kl_weight0"]
     beta_free_bits: float = RVAE_BETA["free_bits"]
     beta_likelihood: str = RVAE_BETA["likelihood"]
+    # the u-term scored under the previous posterior N(ν, Υ), not at ν alone (RVAEConfig)
+    beta_u_uncertain: bool = RVAE_BETA["u_uncertain"]
     # Initialisations trained per VAE and seed; the one with the lowest validation score at the
     # end of training is kept (tlr.experiments.common.final_val; 1: a single run).
     restarts: int = 1
@@ -228,7 +230,8 @@ class PPCExperiment(Experiment):
             return name, dict(n_obs=n_obs, n_hidden=r.n_hidden, n_cd_steps=r.n_cd_steps)
         if name == "rVAE-β":
             return name, dict(n_obs=n_obs, n_latent=r.beta_n_latent, n_units=r.n_units,
-                              likelihood=r.beta_likelihood, **kl_schedule(r))
+                              likelihood=r.beta_likelihood, u_uncertain=r.beta_u_uncertain,
+                              **kl_schedule(r))
         return name, dict(n_obs=n_obs, n_latent=r.n_latent, n_units=r.n_units)
 
     def train_spec(self, name: str, preset: PPCPreset) -> TrainSpec:

@@ -38,7 +38,8 @@ class Entry(NamedTuple):
 # 120 epochs): a low β makes a latent that carries its own past (velocity) pay early, a final
 # β < 1 keeps it paying; see tlr.models.rvae.RVAEConfig and the rVAE-β notes there.
 RVAE_BETA: dict[str, Any] = {"n_latent": 3, "kl_weight": 0.9, "kl_warmup": 6000,
-                             "kl_weight0": 0.25, "free_bits": 0.0, "likelihood": "poisson"}
+                             "kl_weight0": 0.25, "free_bits": 0.0, "likelihood": "poisson",
+                             "u_uncertain": False}
 
 
 MODELS: dict[str, Entry] = {

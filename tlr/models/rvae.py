@@ -116,6 +116,9 @@ class RVAEConfig:
     kl_warmup: int = 0
     kl_weight0: float = 0.0
     free_bits: float = 0.0
+    # u_{t-1} as uncertain data: score -E_{q(x_{t-1})} log p̂(x_{t-1} | x_t) under the previous
+    # posterior N(ν_{t-1}, Υ_{t-1}) (its Υ detached, like ν), not -log p̂(ν_{t-1} | x_t) alone
+    u_uncertain: bool = False
 
     def __post_init__(self) -> None:
         _check_common(self)
@@ -139,7 +142,8 @@ def check_kl_options(c) -> None:
 
 def is_beta_vae(c) -> bool:
     """Whether config ``c``'s training loss differs from the negative ELBO."""
-    return c.kl_weight != 1.0 or c.kl_warmup > 0 or c.free_bits > 0
+    return (c.kl_weight != 1.0 or c.kl_warmup > 0 or c.free_bits > 0
+            or getattr(c, "u_uncertain", False))
 
 
 def mlp(n_in: int, n_units: int, n_out: int, n_layers: int = 2) -> nn.Sequential:
@@ -330,10 +334,22 @@ class RVAE(RecurrentModel):
         return -(log_p.sum(-1) if log_p.dim() == y_t.dim() else log_p)  # multinomial: summed
 
     def _terms(self, y_t: torch.Tensor, u_prev: torch.Tensor, x: torch.Tensor, nu: torch.Tensor,
-               std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(KL, -log p̂(u | x), -log p̂(y | x)) per sequence, for one posterior sample x."""
-        log_pu = self.u_dist(x).log_prob(u_prev)
+               std: torch.Tensor, u_var: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(KL, -log p̂(u | x), -log p̂(y | x)) per sequence, for one posterior sample x.
+
+        ``u_var``: the variances Υ_{t-1} of the posterior u_{t-1} is the mean of; the u-term is
+        then the expectation over it, -log p̂(ν | x) + ½ tr(Σ_u(x)^{-1} Υ_{t-1})."""
+        dist = self.u_dist(x)
+        log_pu = dist.log_prob(u_prev)
         nll_u = -(log_pu.sum(-1) if log_pu.dim() == u_prev.dim() else log_pu)
+        if u_var is not None:
+            if isinstance(dist, MultivariateNormal):  # ‖L⁻¹ diag(√Υ)‖²_F, Σ_u = L Lᵀ
+                W = torch.linalg.solve_triangular(dist.scale_tril, torch.diag_embed(u_var.sqrt()),
+                                                  upper=False)
+                nll_u = nll_u + 0.5 * W.pow(2).sum((-2, -1))
+            else:
+                nll_u = nll_u + 0.5 * (u_var / dist.scale.pow(2)).sum(-1)
         kl = kl_divergence(Normal(nu, std), Normal(torch.zeros_like(nu), 1.0)).sum(-1)
         return kl, nll_u, self._nll_y(y_t, x)
 
@@ -344,15 +360,19 @@ class RVAE(RecurrentModel):
                           device=_gen_device(generator, like.device))
         return eps.to(like.device)
 
-    def score(self, y_t: torch.Tensor, u_prev: torch.Tensor, eps: torch.Tensor) -> StepOutput:
+    def score(self, y_t: torch.Tensor, u_prev: torch.Tensor, eps: torch.Tensor,
+              u_var: torch.Tensor | None = None) -> StepOutput:
         """Score one step (or T steps at once: y_t (T, B, n), u_prev (T, B, L)) with given
-        noise eps ~ N(0, I) for the reparameterised sample; u_prev is used as given."""
+        noise eps ~ N(0, I) for the reparameterised sample; u_prev is used as given (``u_var``:
+        the posterior variances behind it, scored only under ``u_uncertain``)."""
         nu, logvar = self.encode(y_t, u_prev)
         if not torch.isfinite(nu).all():
             raise FloatingPointError("posterior mean ν is not finite")
         std = torch.exp(0.5 * logvar)
         x = nu + std * eps  # reparameterised sample of q(x_t | u_{t-1}, y_t)
-        kl, nll_u, nll_y = self._terms(y_t, u_prev, x, nu, std)
+        if not getattr(self.config, "u_uncertain", False):
+            u_var = None
+        kl, nll_u, nll_y = self._terms(y_t, u_prev, x, nu, std, u_var)
         u = nu if self.config.u_mode == "mean" else x
         if getattr(self.config, "beta_vae", False):  # rVAE-β: β KL (+ free bits)
             loss = self._kl_term(kl, nu, std) + nll_u + nll_y
@@ -496,20 +516,23 @@ class RVAE(RecurrentModel):
         self.check_state(u0, y.shape[1], "u0")
         eps = self._noise((y.shape[0], *u0.shape), u0, generator)
         if self.config.bptt:
-            outs, u = [], u0
+            outs, u, var = [], u0, torch.zeros_like(u0)
             for t in range(y.shape[0]):
-                out = self.score(y[t], u, eps[t])
+                out = self.score(y[t], u, eps[t], var)
                 outs.append(out)
-                u = out.u
+                u, var = out.u, out.logvar.exp()
             return StepOutput(*(torch.stack(f) for f in zip(*outs, strict=True))), u
         with torch.no_grad():
             u, us = u0.detach(), []
+            var, vs = torch.zeros_like(u), []  # u_0 is exact
             h = self.rec_y(self._features(y))
             for t in range(y.shape[0]):
                 us.append(u)
+                vs.append(var)
                 nu, logvar = self._head(h[t], u)
+                var = logvar.exp()
                 u = nu if self.config.u_mode == "mean" else nu + torch.exp(0.5 * logvar) * eps[t]
-        return self.score(y, torch.stack(us), eps), u
+        return self.score(y, torch.stack(us), eps, torch.stack(vs)), u
 
     def sequence_loss(self, y: torch.Tensor, u0: torch.Tensor,
                       generator: torch.Generator | None = None
@@ -563,11 +586,12 @@ class RVAE(RecurrentModel):
         params = [p for p in self.parameters() if p.requires_grad]
         grads = []
         for detach in (True, False):
-            u, loss = u0.detach(), 0.0
+            u, var, loss = u0.detach(), torch.zeros_like(u0), 0.0
             for t in range(T):
-                out = self.score(y[t], u.detach() if detach else u, eps[t])
+                out = self.score(y[t], u.detach() if detach else u, eps[t],
+                                 var.detach() if detach else var)
                 loss = loss + out.loss.mean()
-                u = out.u
+                u, var = out.u, out.logvar.exp()
             grads.append(list(torch.autograd.grad(loss, params, allow_unused=True)))
         local, bptt = ([torch.zeros_like(p) if g is None else g
                         for g, p in zip(gs, params, strict=True)] for gs in grads)

@@ -90,8 +90,10 @@ class TVAE(RVAE):
             return self.prior_dist(u_prev).mean
 
     def _terms(self, y_t: torch.Tensor, u_prev: torch.Tensor, x: torch.Tensor, nu: torch.Tensor,
-               std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(KL(q ‖ p(x_t | u_{t-1})), 0, -log p(y_t | x_t)): u is not reconstructed."""
+               std: torch.Tensor, u_var: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(KL(q ‖ p(x_t | u_{t-1})), 0, -log p(y_t | x_t)): u is not reconstructed (so
+        ``u_var`` has no term to enter)."""
         prior = self.prior_dist(u_prev)
         if isinstance(prior, MultivariateNormal):
             q = MultivariateNormal(nu, scale_tril=torch.diag_embed(std), validate_args=False)
