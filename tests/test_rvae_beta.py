@@ -141,6 +141,29 @@ def test_runner_records_velocity_r2_of_every_model_with_a_state():
             continue
         assert math.isfinite(info["velocity_r2"]) and info["velocity_r2"] <= 1.0, name
     assert out["KF-true"]["info"]["velocity_r2"] > 0.5  # a second-order filter
+    for name in ("rEFH", "rVAE", "rVAE-β"):  # trained: the velocity R² along training too
+        info = out[name]["info"]
+        assert len(info["velocity_r2_curve"]) == len(info["curve"]) >= 1, name
+        assert all(math.isfinite(v) and v <= 1.0 for v in info["velocity_r2_curve"]), name
+
+
+def test_the_velocity_curve_does_not_change_training():
+    """The diagnostics read the model between epochs and never draw from the training stream:
+    the same run without them (an explicit ``evaluate`` turns them off) ends with the same
+    weights, bit for bit."""
+    from tlr.experiments.common import build, train
+
+    data = PPC.prepare(TINY, 0, torch.device("cpu"))
+    runs = []
+    for evaluate in (None, PPC.evaluator("rVAE-β", TINY, 0, data, torch.device("cpu"))):
+        model, g = build(PPC, "rVAE-β", TINY, 0, torch.device("cpu"))
+        _, hist, _ = train(PPC, "rVAE-β", TINY, 0, data, torch.device("cpu"), progress=False,
+                           model=model, generator=g, evaluate=evaluate)
+        runs.append((model, hist))
+    (a, ha), (b, hb) = runs
+    assert "velocity_r2" in ha.extra and not hb.extra and ha.metric == hb.metric
+    for (n, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(p, q), n
 
 
 def test_cli_runs_rvae_beta(tmp_path):

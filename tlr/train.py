@@ -106,6 +106,8 @@ class History:
     updates: int = 0
     resumed_at: list[int] = field(default_factory=list)  # epochs completed when resuming
     elapsed: float = 0.0  # wall seconds of training so far, including earlier sessions
+    # diagnostics recorded beside the metric (fit's ``diagnose``): name -> one value per epoch
+    extra: dict[str, list[float]] = field(default_factory=dict)
 
 
 def _check_finite(model: nn.Module, epoch: int, step: int) -> None:
@@ -161,6 +163,7 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
         optim: OptimConfig, generator: torch.Generator, *, window: int | None = None,
         batch: int | None = None, n_pretrain: int = 0, pretrain_cd_steps: int = 5,
         evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 5,
+        diagnose: Callable[[nn.Module], dict[str, float]] | None = None,
         checkpoint: str | Path | None = None, progress: bool | None = None) -> History:
     """Train ``model`` for ``n_epochs`` on ``data(epoch)``, (T, N, n_obs) per epoch.
 
@@ -176,7 +179,9 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
     ("step", counted from 1 in each epoch): a non-finite loss or state at once, non-finite
     parameters after every update of whole sequences and at the end of every epoch.
     ``evaluate(model)`` runs every ``eval_every`` epochs and at the end (the learning curve);
-    ``checkpoint``: a file written after every epoch and resumed from if it exists.
+    ``diagnose(model)``, at the same epochs, returns named numbers kept in ``History.extra``
+    (they never touch the training stream); ``checkpoint``: a file written after every epoch
+    and resumed from if it exists.
     """
     from tqdm.auto import trange
 
@@ -227,6 +232,8 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
         if evaluate is not None and (epoch % eval_every == 0 or epoch == n_epochs):
             history.epochs.append(epoch)
             history.metric.append(evaluate(model))
+            for key, value in ({} if diagnose is None else diagnose(model)).items():
+                history.extra.setdefault(key, []).append(value)
             history.seconds.append(time.perf_counter() - t_start)
             bar.set_postfix(metric=f"{history.metric[-1]:.3g}")
         if checkpoint is not None:

@@ -93,6 +93,11 @@ class Experiment:
         """The validation metric recorded during training (the learning curve)."""
         raise NotImplementedError
 
+    def diagnostics(self, name: str, preset, seed: int, data,
+                    device: torch.device) -> Callable[[torch.nn.Module], dict] | None:
+        """Named numbers recorded beside the learning curve (``History.extra``); None: none."""
+        return None
+
     def score(self, model, name: str, preset, seed: int, data, hist: History,
               device: torch.device) -> tuple[float, dict]:
         """(test metric, info) of a trained model."""
@@ -273,6 +278,7 @@ def train(exp: Experiment, name: str, preset, seed: int, data, device: torch.dev
                n_pretrain=spec.n_pretrain, pretrain_cd_steps=spec.pretrain_cd_steps,
                evaluate=evaluate or exp.evaluator(name, preset, seed, data, device),
                eval_every=eval_every or spec.eval_every,
+               diagnose=None if evaluate else exp.diagnostics(name, preset, seed, data, device),
                checkpoint=checkpoint_path(checkpoint_dir, exp.name, preset, seed, name, restart),
                progress=progress)
     train_s = hist.elapsed if hist.resumed_at else time.perf_counter() - t0

@@ -261,6 +261,19 @@ class PPCExperiment(Experiment):
         return lambda m: torus_mse(com_readout(m, y, preset.ppc).cpu(), val.position,
                                    preset.ppc.period)
 
+    def diagnostics(self, name: str, preset: PPCPreset, seed: int, test: PPCData,
+                    device: torch.device):
+        """The velocity R² of the state along training (validation trajectories, readout fitted
+        on the model's readout set as in :meth:`score`): when a velocity appears, and whether
+        it stays."""
+        fit_set, val = readout_data(preset, seed, name), val_data(preset, seed)
+        y_fit, y_val = fit_set.y.to(device), val.y.to(device)
+
+        def diagnose(m) -> dict[str, float]:
+            return {"velocity_r2": velocity_r2(m.filter(y_fit).cpu(), fit_set.z[..., 1],
+                                               m.filter(y_val).cpu(), val.z[..., 1])}
+        return diagnose
+
     def score(self, model, name: str, preset: PPCPreset, seed: int, test: PPCData,
               hist: History, device: torch.device) -> tuple[float, dict]:
         """Primary readout (CoM of the reconstruction) plus the fitted linear (cos, sin)
@@ -276,6 +289,8 @@ class PPCExperiment(Experiment):
         v_r2 = velocity_r2(fit_states, fit_set.z[..., 1], test_states, test.z[..., 1])
         info = {"mse_linear_readout": mse_linear, "velocity_r2": v_r2, "epochs": hist.epochs,
                 "curve": hist.metric}
+        if "velocity_r2" in hist.extra:  # on validation, at the curve's epochs
+            info["velocity_r2_curve"] = hist.extra["velocity_r2"]
         s_hat = com_readout(model, y, preset.ppc).cpu()
         return torus_mse(s_hat, test.position, preset.ppc.period), info
 
