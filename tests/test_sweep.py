@@ -299,15 +299,20 @@ def test_committed_grids():
     uncertain = load_grid(ROOT / "sweeps/rvae_beta_uncertain.yaml")
     assert uncertain.settings() == [{"vae.beta_u_uncertain": "true"}]
     assert (uncertain.seeds, uncertain.preset) == (restarts.seeds, restarts.preset)
-    for g in (dyn, hid, pilot, dyn_pilot, tuned, restarts, val40, uncertain):
+    constant = load_grid(ROOT / "sweeps/rvae_beta_constant.yaml")
+    assert len(constant.settings()) == 4 and constant.preset == "quick"
+    assert all(s["vae.beta_kl_warmup"] == "0" and s["vae.restarts"] == "4"
+               for s in constant.settings())
+    for g in (dyn, hid, pilot, dyn_pilot, tuned, restarts, val40, uncertain, constant):
         g.runs()  # every override key and value is valid
 
 
 def test_shipped_grids_by_name(tmp_path):
     """``--grid table1`` finds sweeps/table1.yaml (tlr/_grids when installed); a file wins."""
     assert grid_names() == ["dynamics", "dynamics_pilot", "dynamics_tuned", "hidden",
-                            "hidden_pilot", "rvae_beta_restarts", "rvae_beta_restarts_val40",
-                            "rvae_beta_uncertain", "table1", "table2"]
+                            "hidden_pilot", "rvae_beta_constant", "rvae_beta_restarts",
+                            "rvae_beta_restarts_val40", "rvae_beta_uncertain", "table1",
+                            "table2"]
     assert grid_path("table1") == grid_path("table1.yaml") == ROOT / "sweeps/table1.yaml"
     assert load_grid("table2") == load_grid(ROOT / "sweeps/table2.yaml")
     mine = tmp_path / "table1.yaml"
