@@ -140,7 +140,9 @@ def test_runner_records_velocity_r2_of_every_model_with_a_state():
             assert "velocity_r2" not in info
             continue
         assert math.isfinite(info["velocity_r2"]) and info["velocity_r2"] <= 1.0, name
+    assert all(math.isfinite(out[n]["info"]["lag_steps"]) for n in names)  # ORDER 0 too
     assert out["KF-true"]["info"]["velocity_r2"] > 0.5  # a second-order filter
+    assert out["ORDER 0"]["info"]["lag_steps"] < out["KF-1"]["info"]["lag_steps"]
     for name in ("rEFH", "rVAE", "rVAE-β"):  # trained: the velocity R² along training too
         info = out[name]["info"]
         assert len(info["velocity_r2_curve"]) == len(info["curve"]) >= 1, name

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from tlr.data.lds_ppc import LTIConfig, PPCConfig, PPCData, simulate
-from tlr.evaluation.order import velocity_r2
+from tlr.evaluation.order import lag_steps, velocity_r2
 from tlr.evaluation.ppc import torus_mse
 from tlr.evaluation.readout import com_readout, fit_circular_readout
 from tlr.experiments.common import (
@@ -199,9 +199,11 @@ class PPCExperiment(Experiment):
             train_s = time.perf_counter() - t0
             s_hat = run_kf(fit.params, test.y, preset.lti, preset.ppc)
             info["velocity_r2"] = self._kf_velocity_r2(name, preset, seed, test, fit.params)
+            info["lag_steps"] = _lag(s_hat, test, preset)
             return torus_mse(s_hat, test.position, preset.ppc.period), train_s, info
         if name == "KF-true":
             info["velocity_r2"] = self._kf_velocity_r2(name, preset, seed, test, None)
+        info["lag_steps"] = _lag(s_hat, test, preset)
         return torus_mse(s_hat, test.position, preset.ppc.period), 0.0, info
 
     @staticmethod
@@ -292,7 +294,14 @@ class PPCExperiment(Experiment):
         if "velocity_r2" in hist.extra:  # on validation, at the curve's epochs
             info["velocity_r2_curve"] = hist.extra["velocity_r2"]
         s_hat = com_readout(model, y, preset.ppc).cpu()
+        info["lag_steps"] = _lag(s_hat, test, preset)
         return torus_mse(s_hat, test.position, preset.ppc.period), info
+
+
+def _lag(s_hat: torch.Tensor, test: PPCData, preset: PPCPreset) -> float:
+    """Steps by which an estimate trails the truth (:func:`tlr.evaluation.order.lag_steps`):
+    about 0 for an unbiased second-order filter, clearly positive for a first-order one."""
+    return lag_steps(s_hat, test.position, test.z[..., 1], preset.ppc.period, preset.lti.dt)
 
 
 PPC = PPCExperiment()
