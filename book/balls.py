@@ -1084,6 +1084,10 @@ pp = PRESETS["paper"]
 bd, br = beta_run["details"], beta_run["results"]
 assert beta_run["preset"] == "paper" and not beta_run["overrides"]
 assert br["ORDER 0"]["mse"] == order0_p                       # the Table 2 test set
+fb_run = tlr.results.load("balls/paper_rvae_free_bits_seed0")  # free bits, as Moving MNIST's
+assert fb_run["overrides"] == {"vae.beta_kl_weight": "1.0", "vae.beta_kl_warmup": "0",
+                               "vae.beta_free_bits": "1.0"} and fb_run["preset"] == "paper"
+assert fb_run["results"]["ORDER 0"]["mse"] == order0_p
 refh_med = levers["medium_bf16_seed0"]                       # the same test set, 400 units
 refh_wide = levers["medium_h2500_bf16_seed0"]                # ... and 2500 units
 assert refh_med["results"]["ORDER 0"]["mse"] == refh_wide["results"]["ORDER 0"]["mse"] == order0_p
@@ -1131,6 +1135,8 @@ rows = ["| continuation of frames 11-20 | one-step MSE | position $R^2$ | veloci
         f"{middle_b['motion_ratio']:.2f} | {middle_b['com_err_px']:.2f} | – |",
         ball_row("rVAE", br["rVAE"]["mse"], bd["rVAE"]),
         ball_row("rVAE-β", br["rVAE-β"]["mse"], bd["rVAE-β"]),
+        ball_row("rVAE, free bits 1 nat (β = 1)", fb_run["results"]["rVAE-β"]["mse"],
+                 fb_run["details"]["rVAE-β"]),
         ball_row("rEFH, medium budget (bfloat16 chains; 16 000 CD-5 updates)",
                  refh_med["results"]["rEFH"]["mse"], refh_med["details"]["rEFH"]),
         ball_row("rEFH, 2500 hidden units, the same budget and chains",
@@ -1191,6 +1197,19 @@ assert mo_b["rVAE-β"] > mo_b["rVAE"] and max(mo_b.values()) < 0.5 < blank_b["mo
 assert min(err_b.values()) > middle_b["com_err_px"]
 assert max(vel_bb.values()) < 0.5 <= refh_probe
 assert br["rVAE-β"]["mse"] > br["rVAE"]["mse"] > order0_p
+
+# %%
+fbd = fb_run["details"]["rVAE-β"]
+display(Markdown(
+    f"Free bits, which make the rVAE's generated digits move on Moving MNIST "
+    f"({{doc}}`moving_mnist`), do not move the balls: motion ratio "
+    f"{fbd['rollout']['motion_ratio']:.2f}, velocity probe $R^2$ "
+    f"{fbd['probes']['velocity_r2']:.2f}, one step ahead "
+    f"{fb_run['results']['rVAE-β']['mse'] / order0_p:.2f}× ORDER 0's error (the saved run "
+    f"`python -m tlr run balls --preset paper --models \"ORDER 0,rVAE-β\" --seed 0 --set "
+    f"vae.beta_kl_weight=1.0 --set vae.beta_kl_warmup=0 --set vae.beta_free_bits=1.0`, "
+    f"{fb_run['results']['rVAE-β']['train_s'] / 60:.0f} min of training)."))
+assert fbd["rollout"]["motion_ratio"] < 0.5 and fbd["probes"]["velocity_r2"] < 0.5
 
 # %%
 wide = refh_wide["details"]["rEFH"]
