@@ -1899,7 +1899,7 @@ assert all(len(v["met"]) < n_seeds for v in fb_summary.values())      # "leave i
 #   every seed, with the preset's learning-rate decay or a slower one. No change of the price
 #   tried here makes the rVAE second order on every seed: a velocity is worth too little to the
 #   joint of one step for the local rule to find it reliably. On Moving MNIST the same free bits
-#   make the generated digits move on each of three seeds ({doc}`moving_mnist`); on the
+#   make the generated digits move on each of five seeds ({doc}`moving_mnist`); on the
 #   bouncing balls they do not ({doc}`balls`).
 
 # %%
