@@ -1855,6 +1855,19 @@ display(Markdown(
     f"above the rEFH on every seed. Free bits change what the velocity costs, not how weakly "
     f"the spikes of one step speak for it: like the β schedule, they make a velocity possible "
     f"under the local rule and leave it to the initialisation whether it forms."))
+n6 = {r["seed"]: r for r in map(tlr.results.load,
+                                tlr.results.available("ppc/rvae_free_bits_n6/paper_seed*"))}
+for s, r in n6.items():
+    assert r["overrides"] == FB_SET | {"vae.beta_n_latent": "6"} and r["preset"] == "paper"
+    assert r["results"]["KF-1"]["mse"] == seed_rows[s]["KF-1"] and s in fbs["met"]
+n6_r2 = [r["details"]["rVAE-β"]["velocity_r2"] for r in n6.values()]
+n6_above = [s for s, r in n6.items() if r["results"]["rVAE-β"]["mse"] > seed_rows[s]["KF-1"]]
+assert max(n6_r2) < 0.1 and len(n6_above) == len(n6)
+display(Markdown(
+    f"More latents are not more chances. With six latents instead of three, on seeds "
+    f"{seed_list(sorted(n6))}, where three met the target, free bits give no velocity ($R^2$ "
+    f"{', '.join(f'{x:.2f}' for x in n6_r2)}) and an error above KF-1's on {len(n6_above)} of "
+    f"{len(n6)} (saved runs with `--set vae.beta_n_latent=6`; the other seeds were not run)."))
 assert all(len(v["above rEFH"]) == n_seeds for v in fb_summary.values())
 assert all(len(v["met"]) < n_seeds for v in fb_summary.values())      # "leave it to the seed"
 
