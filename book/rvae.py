@@ -1626,30 +1626,52 @@ print(f"expected u-term, page vs library: max |difference| = {(lib.nll_u - page)
 # variants' velocity $R^2$ along training, the end of the $\beta$ warm-up dashed:
 
 # %%
-unc_files = [tlr.results.load(n) for n in tlr.results.available("ppc/rvae_beta_uncertain/ppc_*")]
-unc_runs = {r["seed"]: r for r in unc_files if "rVAE-β" in r["results"]}
-unc_kf1 = {r["seed"]: r["results"]["KF-1"]["mse"] for r in unc_files if "KF-1" in r["results"]}
-assert sorted(unc_runs) == seeds
-for s, r in unc_runs.items():
-    assert r["overrides"] == {"vae.beta_u_uncertain": "true"} and r["preset"] == "paper"
-    assert math.isclose(unc_kf1[s], seed_rows[s]["KF-1"], rel_tol=1e-9)  # same test set
-unc_rows = {s: {"mse": r["results"]["rVAE-β"]["mse"], **r["details"]["rVAE-β"]}
-            for s, r in unc_runs.items()}
-plain_rows = {s: beta_paper[s]["details"]["rVAE-β"] for s in seeds}
-warmup_epoch = beta_cfg.kl_warmup / updates_per_epoch(paper_preset)
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True, layout="constrained")
-for ax, rows_v, title in ((axes[0], plain_rows, "rVAE-β (the registry's)"),
-                          (axes[1], unc_rows, "rVAE-β, $u_{t-1}$ scored as uncertain data")):
+def load_variant(sweep: str, overrides: dict) -> dict[int, dict]:
+    """Per seed: the rVAE-β row of a saved paper-preset PPC sweep (test MSE, velocity R², lag,
+    curve) and its KF-1's lag, the KF-1 checked against the Table 1 KF-1 of the seed (the same
+    test set)."""
+    files = [tlr.results.load(n) for n in tlr.results.available(f"ppc/{sweep}/ppc_*")]
+    vae = {r["seed"]: r for r in files if "rVAE-β" in r["results"]}
+    kf1 = {r["seed"]: r for r in files if "KF-1" in r["results"]}
+    assert sorted(vae) == sorted(kf1) == seeds, sweep
+    out = {}
     for s in seeds:
-        d = rows_v[s]
-        ax.plot(d["epochs"], d["velocity_r2_curve"], "o-", ms=3, color=f"C{s}", label=f"seed {s}")
-    ax.axvline(warmup_epoch, color="grey", ls="--", lw=1, label="end of the β warm-up")
-    ax.axhline(R2_TARGET, color="C3", ls=":", lw=1, label=f"$R^2$ = {R2_TARGET}")
-    ax.set(xlabel="epoch", title=title, ylim=(-0.35, 1.0))
-axes[0].set_ylabel("velocity $R^2$ of the state (validation)")
-axes[0].legend(fontsize=7, frameon=False, ncol=2)
-plt.show()
+        assert vae[s]["preset"] == "paper" and vae[s]["overrides"] == overrides
+        assert math.isclose(kf1[s]["results"]["KF-1"]["mse"], seed_rows[s]["KF-1"], rel_tol=1e-9)
+        d = vae[s]["details"]["rVAE-β"]
+        out[s] = {"mse": vae[s]["results"]["rVAE-β"]["mse"], "r2": d["velocity_r2"],
+                  "lag": d.get("lag_steps"),  # runs before the lag was recorded: None
+                  "lag KF-1": kf1[s]["details"]["KF-1"].get("lag_steps"),
+                  "train_s": vae[s]["results"]["rVAE-β"]["train_s"], "epochs": d["epochs"],
+                  "curve": d["velocity_r2_curve"]}
+    return out
+
+
+def plot_curves(panels: dict[str, dict[int, dict]], warmup: float | None = None) -> None:
+    """The velocity R² along training, one panel per variant, one line per seed."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(10, 3.4), sharey=True,
+                             layout="constrained")
+    for ax, (title, rows_v) in zip(axes, panels.items(), strict=True):
+        for s in seeds:
+            ax.plot(rows_v[s]["epochs"], rows_v[s]["curve"], "o-", ms=3, color=f"C{s}",
+                    label=f"seed {s}")
+        if warmup is not None:
+            ax.axvline(warmup, color="grey", ls="--", lw=1, label="end of the β warm-up")
+        ax.axhline(R2_TARGET, color="C3", ls=":", lw=1, label=f"$R^2$ = {R2_TARGET}")
+        ax.set(xlabel="epoch", title=title, ylim=(-0.35, 1.0))
+    axes[0].set_ylabel("velocity $R^2$ of the state (validation)")
+    axes[0].legend(fontsize=7, frameon=False, ncol=2)
+    plt.show()
+
+
+unc_rows = load_variant("rvae_beta_uncertain", {"vae.beta_u_uncertain": "true"})
+plain_rows = {}
+for s in seeds:
+    d = beta_paper[s]["details"]["rVAE-β"]
+    plain_rows[s] = {"r2": d["velocity_r2"], "curve": d["velocity_r2_curve"], "epochs": d["epochs"]}
+plot_curves({"rVAE-β (the registry's)": plain_rows,
+             "rVAE-β, $u_{t-1}$ scored as uncertain data": unc_rows},
+            warmup=beta_cfg.kl_warmup / updates_per_epoch(paper_preset))
 
 # %%
 rows = ["| seed | KF-1 | rVAE-β: MSE | velocity $R^2$ | max $R^2$ in training | "
@@ -1658,25 +1680,25 @@ rows = ["| seed | KF-1 | rVAE-β: MSE | velocity $R^2$ | max $R^2$ in training |
 for s in seeds:
     a, b = plain_rows[s], unc_rows[s]
     rows.append(f"| {s} | {fmt(seed_rows[s]['KF-1'])} | {fmt(seed_rows[s]['rVAE-β'])} | "
-                f"{a['velocity_r2']:.2f} | {max(a['velocity_r2_curve']):.2f} | {fmt(b['mse'])} | "
-                f"{b['velocity_r2']:.2f} | {max(b['velocity_r2_curve']):.2f} |")
+                f"{a['r2']:.2f} | {max(a['curve']):.2f} | {fmt(b['mse'])} | "
+                f"{b['r2']:.2f} | {max(b['curve']):.2f} |")
 display(Markdown("Test MSE [$10^{-4}$ rad²] and the test velocity $R^2$ of the state, paper "
                  "preset, one run per seed; the maximum of the validation curve beside it\n\n"
                  + "\n".join(rows)))
 
 # %%
-unc_vel = [s for s in seeds if unc_rows[s]["velocity_r2"] >= R2_TARGET]
+unc_vel = [s for s in seeds if unc_rows[s]["r2"] >= R2_TARGET]
 unc_above_kf1 = [s for s in seeds if unc_rows[s]["mse"] > seed_rows[s]["KF-1"]]
-unc_peak = max(max(unc_rows[s]["velocity_r2_curve"]) for s in seeds)
-plain_steady = [s for s in seeds if min(plain_rows[s]["velocity_r2_curve"][-3:]) >= R2_TARGET]
-plain_never = [s for s in seeds if max(plain_rows[s]["velocity_r2_curve"]) < R2_TARGET]
-plain_swing = {s: plain_rows[s]["velocity_r2_curve"][-4:] for s in seeds
+unc_peak = max(max(unc_rows[s]["curve"]) for s in seeds)
+plain_steady = [s for s in seeds if min(plain_rows[s]["curve"][-3:]) >= R2_TARGET]
+plain_never = [s for s in seeds if max(plain_rows[s]["curve"]) < R2_TARGET]
+plain_swing = {s: plain_rows[s]["curve"][-4:] for s in seeds
                if s not in plain_steady + plain_never}
 excess = [unc_rows[s]["mse"] / seed_rows[s]["KF-1"] - 1 for s in seeds]
 assert not unc_vel and unc_peak < 0.2 and len(unc_above_kf1) == n_seeds
 assert plain_steady and plain_never
 for s in seeds:   # the runs that record the curve are the runs of the table above
-    assert plain_rows[s]["velocity_r2"] == seed_rows[s]["r2"]
+    assert plain_rows[s]["r2"] == seed_rows[s]["r2"]
 display(Markdown(
     f"**The finding.** With $u_{{t-1}}$ scored as uncertain data, no seed carries a velocity: "
     f"the largest velocity $R^2$ anywhere along training, on any of the {n_seeds} seeds, is "
@@ -1691,7 +1713,7 @@ display(Markdown(
     f"seed{'s' if len(plain_never) > 1 else ''} {seed_list(plain_never)} the probe never "
     f"reaches {R2_TARGET}"
     + "".join(f"; on seed {s} it swings between {min(v):.2f} and {max(v):.2f} over the last "
-              f"four evaluations (the test probe reads {plain_rows[s]['velocity_r2']:.2f}), a "
+              f"four evaluations (the test probe reads {plain_rows[s]['r2']:.2f}), a "
               f"velocity that a linear readout does not hold from one set of trajectories to "
               f"the next" for s, v in plain_swing.items())
     + ". "
@@ -1769,25 +1791,6 @@ print(f"free-bits loss, page vs library: max |difference| = {(lib.loss - page).a
 FB_SET = {"vae.beta_kl_weight": "1.0", "vae.beta_kl_warmup": "0", "vae.beta_free_bits": "1.0"}
 
 
-def load_variant(sweep: str, overrides: dict) -> dict[int, dict]:
-    """Per seed: the rVAE-β row of a saved PPC sweep (test MSE, velocity R², lag, curve) and
-    its KF-1's lag, checked against the Table 1 KF-1 of the seed."""
-    files = [tlr.results.load(n) for n in tlr.results.available(f"ppc/{sweep}/ppc_*")]
-    vae = {r["seed"]: r for r in files if "rVAE-β" in r["results"]}
-    kf1 = {r["seed"]: r for r in files if "KF-1" in r["results"]}
-    assert sorted(vae) == sorted(kf1) == seeds, sweep
-    out = {}
-    for s in seeds:
-        assert vae[s]["preset"] == "paper" and vae[s]["overrides"] == overrides
-        assert math.isclose(kf1[s]["results"]["KF-1"]["mse"], seed_rows[s]["KF-1"], rel_tol=1e-9)
-        d = vae[s]["details"]["rVAE-β"]
-        out[s] = {"mse": vae[s]["results"]["rVAE-β"]["mse"], "r2": d["velocity_r2"],
-                  "lag": d["lag_steps"], "lag KF-1": kf1[s]["details"]["KF-1"]["lag_steps"],
-                  "train_s": vae[s]["results"]["rVAE-β"]["train_s"], "epochs": d["epochs"],
-                  "curve": d["velocity_r2_curve"]}
-    return out
-
-
 fb_variants = {"free bits": load_variant("rvae_free_bits", FB_SET),
                "free bits, slower decay": load_variant("rvae_free_bits_slow",
                                                        FB_SET | {"vae.optim.decay": "1.01"})}
@@ -1806,16 +1809,7 @@ display(Markdown("Test MSE [$10^{-4}$ rad²], paper preset, one run per seed\n\n
                  + "\n".join(rows)))
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True, layout="constrained")
-for ax, (label, rows_v) in zip(axes, fb_variants.items(), strict=True):
-    for s in seeds:
-        ax.plot(rows_v[s]["epochs"], rows_v[s]["curve"], "o-", ms=3, color=f"C{s}",
-                label=f"seed {s}")
-    ax.axhline(R2_TARGET, color="C3", ls=":", lw=1)
-    ax.set(xlabel="epoch", title=f"rVAE, {label}", ylim=(-0.35, 1.0))
-axes[0].set_ylabel("velocity $R^2$ of the state (validation)")
-axes[0].legend(fontsize=7, frameon=False, ncol=2)
-plt.show()
+plot_curves({f"rVAE, {label}": rows_v for label, rows_v in fb_variants.items()})
 
 # %%
 fb_summary = {}
@@ -2382,8 +2376,8 @@ def _():
 # - The section's setting met its target with the `quick` preset's 120 epochs on more seeds than
 #   with the `paper` preset's 240. Each saved paper run records the velocity $R^2$ along
 #   training (`velocity_r2_curve` beside `curve` in its details): see where it appears and
-#   where it is lost, against the schedule of $\beta$. The restart runs list every restart's validation score, test MSE and velocity
-#   $R^2$ (`details["rVAE-β"]["restarts"]`): a rule that chooses among restarts without the
+#   where it is lost, against the schedule of $\beta$. The restart runs list every restart's
+#   validation score, test MSE and velocity $R^2$ (`details["rVAE-β"]["restarts"]`): a rule that chooses among restarts without the
 #   test set and never keeps a first-order one would be a result in itself; state it before
 #   running it.
 # - Compare with the rEFH, which has no KL at all and a 240-unit $u_{t-1}$: the closest VAE
