@@ -309,8 +309,11 @@ def test_committed_grids():
     assert (free_bits.seeds, free_bits.preset) == (restarts.seeds, restarts.preset)
     slow = load_grid(ROOT / "sweeps/rvae_free_bits_slow.yaml")
     assert slow.settings() == [{**free_bits.settings()[0], "vae.optim.decay": "1.01"}]
+    fb_restarts = load_grid(ROOT / "sweeps/rvae_free_bits_restarts.yaml")
+    assert fb_restarts.settings() == [{**free_bits.settings()[0], "vae.restarts": "3"}]
+    assert (fb_restarts.seeds, fb_restarts.models) == (free_bits.seeds, free_bits.models)
     for g in (dyn, hid, pilot, dyn_pilot, tuned, restarts, val40, uncertain, constant, free_bits,
-              slow):
+              slow, fb_restarts):
         g.runs()  # every override key and value is valid
 
 
@@ -319,7 +322,8 @@ def test_shipped_grids_by_name(tmp_path):
     assert grid_names() == ["dynamics", "dynamics_pilot", "dynamics_tuned", "hidden",
                             "hidden_pilot", "rvae_beta_constant", "rvae_beta_restarts",
                             "rvae_beta_restarts_val40", "rvae_beta_uncertain", "rvae_free_bits",
-                            "rvae_free_bits_slow", "table1", "table2"]
+                            "rvae_free_bits_restarts", "rvae_free_bits_slow", "table1",
+                            "table2"]
     assert grid_path("table1") == grid_path("table1.yaml") == ROOT / "sweeps/table1.yaml"
     assert load_grid("table2") == load_grid(ROOT / "sweeps/table2.yaml")
     mine = tmp_path / "table1.yaml"
