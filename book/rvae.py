@@ -1251,61 +1251,74 @@ assert seed_rows[low_r2]["rVAE-β"] / seed_rows[low_r2]["KF-1"] == max(
 # curves:
 
 # %%
-restart_files = [tlr.results.load(n)
-                 for n in tlr.results.available("ppc/rvae_beta_restarts/ppc_*")]
-restart_runs = {r["seed"]: r for r in restart_files if "rVAE-β" in r["results"]}
-restart_kf1 = {r["seed"]: r["results"]["KF-1"]["mse"] for r in restart_files
-               if "KF-1" in r["results"]}
-assert sorted(restart_runs) == seeds                       # the five seeds of the table above
-
-
 def keep_restart(listed: list[dict]) -> int:
     """The page's rule: the restart with the lowest validation score."""
     return min(listed, key=lambda r: r["val"])["restart"]
 
 
-best_of_3 = {}
-for s, r in restart_runs.items():
-    d = r["details"]["rVAE-β"]
-    assert r["overrides"] == {"vae.restarts": "3"} and r["preset"] == "paper"
-    listed = d["restarts"]
-    assert [x["restart"] for x in listed] == [0, 1, 2]
-    kept = keep_restart(listed)
-    assert kept == d["kept_restart"]                        # the page's choice is the runner's
-    assert listed[kept]["val"] == statistics.mean(d["curve"][-3:])  # ... by the stated score
-    assert r["results"]["rVAE-β"]["mse"] == listed[kept]["mse"]
-    assert listed[0]["mse"] == seed_rows[s]["rVAE-β"]       # restart 0 is the single run, again
-    assert math.isclose(restart_kf1[s], seed_rows[s]["KF-1"], rel_tol=1e-9)  # same test set
-    best_of_3[s] = {"listed": listed, "kept": kept, "mse": listed[kept]["mse"],
-                    "r2": listed[kept]["velocity_r2"],
-                    "train_s": r["results"]["rVAE-β"]["train_s"]}
+def load_restarts(sweep: str, overrides: dict, single: dict[int, float]
+                  ) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Per seed, a saved restart sweep's rVAE-β run and its kept restart, the choice made
+    again here; ``single``: the test MSE of the single run that restart 0 repeats."""
+    files = [tlr.results.load(n) for n in tlr.results.available(f"ppc/{sweep}/ppc_*")]
+    runs = {r["seed"]: r for r in files if "rVAE-β" in r["results"]}
+    kf1 = {r["seed"]: r["results"]["KF-1"]["mse"] for r in files if "KF-1" in r["results"]}
+    assert sorted(runs) == seeds, sweep                     # the five seeds of the table above
+    best = {}
+    for s, r in runs.items():
+        d = r["details"]["rVAE-β"]
+        assert r["overrides"] == overrides and r["preset"] == "paper"
+        listed = d["restarts"]
+        assert [x["restart"] for x in listed] == [0, 1, 2]
+        kept = keep_restart(listed)
+        assert kept == d["kept_restart"]                    # the page's choice is the runner's
+        assert listed[kept]["val"] == statistics.mean(d["curve"][-3:])  # ... by the stated score
+        assert r["results"]["rVAE-β"]["mse"] == listed[kept]["mse"]
+        assert listed[0]["mse"] == single[s]                # restart 0 is the single run, again
+        assert math.isclose(kf1[s], seed_rows[s]["KF-1"], rel_tol=1e-9)  # same test set
+        best[s] = {"listed": listed, "kept": kept, "mse": listed[kept]["mse"],
+                   "r2": listed[kept]["velocity_r2"], "train_s": r["results"]["rVAE-β"]["train_s"]}
+    return runs, best
 
-rows = ["| seed | KF-1 | restart 0 (the single run) | restart 1 | restart 2 | kept | "
-        "rVAE-β, best of 3 | velocity $R^2$ | rEFH | target met |",
-        "|---:|---:|---|---|---|---:|---:|---:|---:|:---:|"]
-for s, b in best_of_3.items():
-    cells = [f"{fmt(x['mse'])} ({x['velocity_r2']:.2f}) [val {fmt(x['val'])}]"
-             for x in b["listed"]]
-    rows.append(f"| {s} | {fmt(seed_rows[s]['KF-1'])} | " + " | ".join(cells)
-                + f" | {b['kept']} | {fmt(b['mse'])} | {b['r2']:.2f} | "
-                + f"{fmt(seed_rows[s]['rEFH'])} | "
-                + target_mark(b["r2"], b["mse"], seed_rows[s]["KF-1"]) + " |")
-rows.append("| mean | " + fmt(statistics.mean(seed_rows[s]["KF-1"] for s in seeds))
-            + " | | | | | " + fmt(statistics.mean(b["mse"] for b in best_of_3.values()))
-            + f" | {statistics.mean(b['r2'] for b in best_of_3.values()):.2f} | "
-            + fmt(statistics.mean(seed_rows[s]["rEFH"] for s in seeds)) + " | |")
-display(Markdown("Test MSE in units of $10^{-4}$ rad² (velocity $R^2$ of the state) "
-                 "[validation score, $10^{-4}$ rad²] of every restart, paper preset; the kept "
-                 "restart has the lowest validation score\n\n" + "\n".join(rows)))
+
+def restart_table(best: dict[int, dict], label: str) -> None:
+    """Every restart of every seed, the kept one, and the target."""
+    rows = ["| seed | KF-1 | restart 0 (the single run) | restart 1 | restart 2 | kept | "
+            f"{label}, best of 3 | velocity $R^2$ | rEFH | target met |",
+            "|---:|---:|---|---|---|---:|---:|---:|---:|:---:|"]
+    for s, b in best.items():
+        cells = [f"{fmt(x['mse'])} ({x['velocity_r2']:.2f}) [val {fmt(x['val'])}]"
+                 for x in b["listed"]]
+        rows.append(f"| {s} | {fmt(seed_rows[s]['KF-1'])} | " + " | ".join(cells)
+                    + f" | {b['kept']} | {fmt(b['mse'])} | {b['r2']:.2f} | "
+                    + f"{fmt(seed_rows[s]['rEFH'])} | "
+                    + target_mark(b["r2"], b["mse"], seed_rows[s]["KF-1"]) + " |")
+    rows.append("| mean | " + fmt(statistics.mean(seed_rows[s]["KF-1"] for s in seeds))
+                + " | | | | | " + fmt(statistics.mean(b["mse"] for b in best.values()))
+                + f" | {statistics.mean(b['r2'] for b in best.values()):.2f} | "
+                + fmt(statistics.mean(seed_rows[s]["rEFH"] for s in seeds)) + " | |")
+    display(Markdown("Test MSE in units of $10^{-4}$ rad² (velocity $R^2$ of the state) "
+                     "[validation score, $10^{-4}$ rad²] of every restart, paper preset; the "
+                     "kept restart has the lowest validation score\n\n" + "\n".join(rows)))
+
+
+restart_runs, best_of_3 = load_restarts("rvae_beta_restarts", {"vae.restarts": "3"},
+                                        {s: seed_rows[s]["rVAE-β"] for s in seeds})
+restart_table(best_of_3, "rVAE-β")
 
 # %% tags=["hide-cell"]
 # Provenance of the restart sweep (collapsed in the book).
-rows = ["| seed | git | started | wall time (min) | command |", "|---:|---|---|---:|---|"]
-for s, r in restart_runs.items():
-    p = r["provenance"]
-    rows.append(f"| {s} | `{short_commit(p['git'])}` | {p['started'][:10]} | "
-                f"{p['wall_s'] / 60:.1f} | `{short_command(p['command'], checkpoint_dir=None)}` |")
-display(Markdown("\n".join(rows)))
+def restart_provenance(runs: dict[int, dict]) -> None:
+    rows = ["| seed | git | started | wall time (min) | command |", "|---:|---|---|---:|---|"]
+    for s, r in runs.items():
+        p = r["provenance"]
+        rows.append(f"| {s} | `{short_commit(p['git'])}` | {p['started'][:10]} | "
+                    f"{p['wall_s'] / 60:.1f} | "
+                    f"`{short_command(p['command'], checkpoint_dir=None)}` |")
+    display(Markdown("\n".join(rows)))
+
+
+restart_provenance(restart_runs)
 
 # %% [markdown]
 # Does the validation score see the velocity? Every restart of every seed, its validation score
@@ -1866,6 +1879,52 @@ assert all(len(v["above rEFH"]) == n_seeds for v in fb_summary.values())
 assert all(len(v["met"]) < n_seeds for v in fb_summary.values())      # "leave it to the seed"
 
 # %% [markdown]
+# ### Free bits, three initialisations
+#
+# The protocol of the section "Three initialisations, one kept on validation", applied to free
+# bits: three restarts per seed, the one with the lowest validation score kept
+# (`python -m tlr sweep --grid rvae_free_bits_restarts`, i.e. the free-bits settings with
+# `--set vae.restarts=3`). Restart 0 is the single run of the table above:
+
+# %%
+fb_restart_runs, fb_best = load_restarts(
+    "rvae_free_bits_restarts", FB_SET | {"vae.restarts": "3"},
+    {s: fb_variants["free bits"][s]["mse"] for s in seeds})
+restart_table(fb_best, "free bits")
+
+# %% tags=["hide-cell"]
+# Provenance of the free-bits restart sweep (collapsed in the book).
+restart_provenance(fb_restart_runs)
+
+# %%
+fb_all = [x for b in fb_best.values() for x in b["listed"]]
+met_fb3 = [s for s, b in fb_best.items()
+           if target_mark(b["r2"], b["mse"], seed_rows[s]["KF-1"]) == "✓"]
+both = [s for s in seeds if s in met_fb3 or s in met_b3]
+pooled = {s: min(fb_best[s]["listed"] + best_of_3[s]["listed"], key=lambda x: x["val"])
+          for s in seeds}                                   # six networks, one kept on validation
+met_pooled = [s for s, x in pooled.items()
+              if target_mark(x["velocity_r2"], x["mse"], seed_rows[s]["KF-1"]) == "✓"]
+display(Markdown(
+    f"- **With three restarts, free bits meet the target on {len(met_fb3)} of {n_seeds} seeds** "
+    f"(seeds {seed_list(met_fb3)}; one run per seed: {len(fbs['met'])}); the rVAE-β with three "
+    f"restarts on {len(met_b3)} (seeds {seed_list(met_b3)}). Of the "
+    f"{len(fb_all)} free-bits restarts, "
+    f"{sum(x['velocity_r2'] >= R2_TARGET for x in fb_all)} carry the velocity.\n"
+    f"- The kept restart is below KF-1 on "
+    f"{sum(b['mse'] < seed_rows[s]['KF-1'] for s, b in fb_best.items())} of {n_seeds} seeds, "
+    f"with a mean test MSE of {statistics.mean(b['mse'] for b in fb_best.values()) * 1e4:.2f}e-4 "
+    f"(rVAE-β, best of 3: {mean_b3 * 1e4:.2f}e-4; rEFH: {mean_refh * 1e4:.2f}e-4).\n"
+    f"- The two protocols miss different seeds, so every seed has a network among its six "
+    f"(three of each) that meets the target. Keeping the one of the six with the lowest "
+    f"validation score meets it on {len(met_pooled)} of {n_seeds} seeds (seeds "
+    f"{seed_list(met_pooled)}): the validation score, a position error, ranks a network with "
+    f"little linearly readable velocity first wherever its error is lower."))
+assert len(both) == n_seeds and len(met_pooled) < n_seeds
+assert len(met_fb3) < n_seeds                  # not every seed, with either protocol
+assert all(b["mse"] > seed_rows[s]["rEFH"] for s, b in fb_best.items())
+
+# %% [markdown]
 # ## Summary
 #
 # - The rVAE is the rEFH's idea in a VAE: the negative ELBO of the pair $(u_{t-1}, y_t)$, summed
@@ -1903,7 +1962,9 @@ assert all(len(v["met"]) < n_seeds for v in fb_summary.values())      # "leave i
 # - Free bits at $\beta = 1$ subsidise only the coordinates that carry less than 1 nat, which a
 #   velocity does and the position does not. They put a velocity into the state on some paper
 #   seeds with an error below KF-1's, with a velocity that forms late in training, but not on
-#   every seed, with the preset's learning-rate decay or a slower one. No change of the price
+#   every seed, with the preset's learning-rate decay or a slower one, nor with three
+#   initialisations kept on validation, which miss a different seed than the rVAE-β's three.
+#   No change of the price
 #   tried here makes the rVAE second order on every seed: a velocity is worth too little to the
 #   joint of one step for the local rule to find it reliably. On Moving MNIST the same free bits
 #   make the generated digits move on each of five seeds ({doc}`moving_mnist`); on the
