@@ -40,6 +40,10 @@ def test_every_model_runs(results):
         info = results[name]["info"]
         assert 0 < info["mse_from_previous"] < 1 and 0 < info["mse_from_previous_0"] < 1
     assert "mse_from_previous" not in results["rVAE"]["info"]
+    for name in ("rVAE", "rVAE-BPTT", "rVAE-β"):  # the rate of each latent coordinate
+        rates = results[name]["info"]["rate_per_dim"]
+        assert len(rates) == TINY.vae.n_latent and min(rates) >= 0, name
+    assert all("rate_per_dim" not in results[n]["info"] for n in ("rEFH", "TVAE"))
 
 
 def test_resolution_sets_the_frame_size():

@@ -54,6 +54,13 @@ def test_every_model_runs_and_returns_the_contract(results):
         assert info["updates"] == 2 * 2 * 2  # 2 epochs x 2 minibatches x 2 windows of 3 steps
         assert info["curve"]["epochs"] == [1, 2] and len(info["curve"]["val_elbo_per_frame"]) == 2
     assert results["TVAE"]["info"]["nll_u_per_frame"] == 0  # u is not reconstructed
+    # the rate of each latent coordinate (rVAEs only: the TVAE's prior is not N(0, I)) adds up
+    # to the KL of the bound, the same posteriors
+    assert "rate_per_dim" not in results["TVAE"]["info"]
+    for name in ("rVAE", "rVAE-BPTT", "rVAE-β"):
+        info = results[name]["info"]
+        assert len(info["rate_per_dim"]) == TINY.vae.n_latent and min(info["rate_per_dim"]) >= 0
+        assert math.isclose(sum(info["rate_per_dim"]), info["kl_per_frame"], rel_tol=1e-5)
 
 
 def test_fixed_training_set():

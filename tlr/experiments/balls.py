@@ -41,6 +41,7 @@ from tlr.experiments.common import (
     ModelResult,
     TrainSpec,
     kl_schedule,
+    latent_rates,
     paired_stream,
     run_experiment,
 )
@@ -266,6 +267,11 @@ class BallsExperiment(Experiment):
             # frame, with n_gibbs steps and with none (the mean-field readout alone)
             info.update(chain_starts(model, test, preset.n_gibbs, g,
                                      kinds=("previous", "previous_0")))
+        elif name != "TVAE":  # the rVAEs (prior N(0, I)): the rate of each latent coordinate
+            with torch.no_grad():  # on the test frames from u_0 = 0, as in training
+                out, _ = model.window(test, model.initial_state(test.shape[1]),
+                                      make_generator(seed, "balls/test-rates", device))
+            info["rate_per_dim"] = latent_rates(out.nu, out.logvar)
         return mse, info
 
 

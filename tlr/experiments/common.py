@@ -25,7 +25,7 @@ from tlr.train import History, OptimConfig, fit
 
 __all__ = ["ModelResult", "TrainSpec", "Experiment", "resolve", "apply_overrides",
            "resolve_device", "checkpoint_path", "restart_generator", "final_val", "paired_stream",
-           "kl_schedule", "build", "train", "run_experiment"]
+           "kl_schedule", "latent_rates", "build", "train", "run_experiment"]
 
 
 class ModelResult(TypedDict):
@@ -244,6 +244,15 @@ def kl_schedule(run) -> dict:
     experiment's VAE settings (their ``beta_*`` fields)."""
     return dict(kl_weight=run.beta_kl_weight, kl_warmup=run.beta_kl_warmup,
                 kl_weight0=run.beta_kl_weight0, free_bits=run.beta_free_bits)
+
+
+def latent_rates(nu: torch.Tensor, logvar: torch.Tensor) -> list[float]:
+    """Per latent coordinate j, the rate E[KL(N(ν_j, e^{logvar_j}) ‖ N(0, 1))] in nats,
+    averaged over steps and sequences: the quantity free bits floor (``RVAEConfig.free_bits``
+    floors its batch mean at each step). ``nu``, ``logvar``: (T, B, n_latent) posterior
+    parameters of a model whose prior is N(0, I) (the rVAE family; not the TVAE)."""
+    kl = 0.5 * (nu.pow(2) + logvar.exp() - 1 - logvar)
+    return kl.mean((0, 1)).tolist()
 
 
 def build(exp: Experiment, name: str, preset, seed: int, device: torch.device,

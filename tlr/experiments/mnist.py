@@ -48,6 +48,7 @@ from tlr.experiments.common import (
     ModelResult,
     TrainSpec,
     kl_schedule,
+    latent_rates,
     paired_stream,
     run_experiment,
 )
@@ -227,21 +228,26 @@ def build_model(name: str, preset: MNISTPreset, generator: torch.Generator | Non
 
 
 @torch.no_grad()
-def elbo_terms(model, y: torch.Tensor, generator: torch.Generator) -> dict:
+def elbo_terms(model, y: torch.Tensor, generator: torch.Generator,
+               rates: bool = False) -> dict:
     """Per-frame averages (nats) of the model's own bound on y (T, B, H·W), from u_0 = 0.
 
     Not comparable across models: the rVAE bounds log p̂(u_{t-1}, y_t) (u is data to it; its
     density term moves with the learned σ_u), the TVAE log p(y_t | u_{t-1}). With Bernoulli
     pixels in [0, 1] the "likelihood" is a cross-entropy, not a normalised density. For the
-    rVAE-β it is the ELBO (KL weight 1), not its β-weighted training loss.
+    rVAE-β it is the ELBO (KL weight 1), not its β-weighted training loss. ``rates``: also
+    the rate of each latent coordinate (``rate_per_dim``, :func:`latent_rates`).
     """
     out, _ = model.window(y, model.initial_state(y.shape[1]), generator)
     if getattr(model.config, "beta_vae", False):  # rVAE-β: its loss weights the KL by β; the
         out = out._replace(loss=out.kl + out.nll_u + out.nll_y)  # ELBO does not
     T = y.shape[0]
     per = {k: getattr(out, k).sum(0).mean().item() / T for k in ("loss", "kl", "nll_u", "nll_y")}
-    return {"elbo_per_frame": -per["loss"], "kl_per_frame": per["kl"],
-            "nll_u_per_frame": per["nll_u"], "nll_y_per_frame": per["nll_y"]}
+    terms = {"elbo_per_frame": -per["loss"], "kl_per_frame": per["kl"],
+             "nll_u_per_frame": per["nll_u"], "nll_y_per_frame": per["nll_y"]}
+    if rates:  # the same posteriors, per latent coordinate (prior N(0, I): not the TVAE)
+        terms["rate_per_dim"] = latent_rates(out.nu, out.logvar)
+    return terms
 
 
 class MNISTExperiment(Experiment):
@@ -317,7 +323,7 @@ class MNISTExperiment(Experiment):
         c, s = preset.n_context, min(preset.n_rollout_seq, y.shape[1])
         gen = rollout(model, y[:c, :s], y.shape[0] - c, preset.n_gibbs, g)
         info = {
-            **elbo_terms(model, y, g),
+            **elbo_terms(model, y, g, rates=name != "TVAE"),
             "mse_gibbs": one_step_mse(one_step_predictions(model, y, preset.n_gibbs, g,
                                                            method="gibbs"), y),
             "mse_gibbs0": one_step_mse(one_step_predictions(model, y, 0, g, method="gibbs"), y),
