@@ -1316,8 +1316,8 @@ display(Markdown(
     f"{min(rates_1):.2f} to {max(rates_1):.2f} nats, {sum(rates_1):.0f} per frame, and "
     f"{sum(r > 1 + NEAR for r in rates_1)} of the 32 lie more than {NEAR} nats above the floor, "
     f"where the rate is priced as in the ELBO. "
-    f"**None of the three levers moves the balls.** Five times the updates lower the one-step error "
-    f"(from {fb_run['results']['rVAE-β']['mse'] / order0_p:.2f}× to "
+    f"**None of the three levers moves the balls.** Five times the updates lower the one-step "
+    f"error (from {fb_run['results']['rVAE-β']['mse'] / order0_p:.2f}× to "
     f"{fb_long['results']['rVAE-β']['mse'] / order0_p:.2f}× ORDER 0's) but leave the velocity "
     f"out (probe $R^2$ {long_d['probes']['velocity_r2']:.2f}, motion ratio "
     f"{long_d['rollout']['motion_ratio']:.2f}). A floor of 2.5 nats puts every coordinate "
@@ -1392,8 +1392,9 @@ assert wide["probes"]["velocity_r2"] > refh_probe and wide["rollout"]["mass_rati
 #   of the velocity. So do free bits, which move the digits of Moving MNIST, with five times the
 #   updates, a higher floor or twice the latents: on the digits every latent coordinate sits at
 #   the 1-nat floor, on the balls the frame takes more rate than the floor subsidises, and a
-#   higher floor or more coordinates buy frame detail, not a memory of the motion. The rEFH's state does carry the balls' velocity, and the 2500-unit rEFH's
-#   continuations move: the only ones that beat both references.
+#   higher floor or more coordinates buy frame detail, not a memory of the motion. The rEFH's
+#   state does carry the balls' velocity, and the 2500-unit rEFH's continuations move: the only
+#   ones that beat both references.
 # - The verdicts on the poster's claims are collected in the {doc}`scorecard`.
 
 # %% [markdown]

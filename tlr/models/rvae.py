@@ -67,7 +67,7 @@ from torch.distributions import (
 from tlr.models.base import RecurrentModel, Update, check_int
 
 __all__ = ["RVAEConfig", "StepOutput", "check_kl_options", "is_beta_vae", "mlp", "obs_distribution",
-           "n_tril", "scale_tril", "RVAE"]
+           "n_tril", "scale_tril", "prior_kl", "RVAE"]
 
 LIKELIHOODS = ("poisson", "multinomial", "gaussian", "bernoulli")
 SIGMA_MODES = ("fixed", "scalar", "diag", "cond")
@@ -197,6 +197,12 @@ def scale_tril(raw: torch.Tensor, n: int, log_scale: float | torch.Tensor = 0.0)
     return (L - torch.diag_embed(d)) * math.exp(float(log_scale)) + diag
 
 
+def prior_kl(nu: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """KL(N(ν, diag std²) ‖ N(0, I)) per latent coordinate, shape of ``nu``: the rate of each
+    coordinate (free bits floor its batch mean)."""
+    return kl_divergence(Normal(nu, std), Normal(torch.zeros_like(nu), 1.0))
+
+
 class StepOutput(NamedTuple):
     u: torch.Tensor  # (…, B, n_latent) u_t handed to the next step (ν_t, or a sample)
     loss: torch.Tensor  # (…, B) negative ELBO of (u_{t-1}, y_t) per sequence = kl + nll_u + nll_y
@@ -278,7 +284,7 @@ class RVAE(RecurrentModel):
         c = self.config
         fb = getattr(c, "free_bits", 0.0)
         if fb > 0:
-            kl_dim = kl_divergence(Normal(nu, std), Normal(torch.zeros_like(nu), 1.0))
+            kl_dim = prior_kl(nu, std)
             mean_dim = kl_dim.mean(-2, keepdim=True)  # batch mean, per step and dimension
             # per sequence: a dimension under its floor contributes its share of the floor
             kl = torch.where(mean_dim < fb, fb + 0 * kl_dim, kl_dim).sum(-1)
@@ -350,7 +356,7 @@ class RVAE(RecurrentModel):
                 nll_u = nll_u + 0.5 * W.pow(2).sum((-2, -1))
             else:
                 nll_u = nll_u + 0.5 * (u_var / dist.scale.pow(2)).sum(-1)
-        kl = kl_divergence(Normal(nu, std), Normal(torch.zeros_like(nu), 1.0)).sum(-1)
+        kl = prior_kl(nu, std).sum(-1)
         return kl, nll_u, self._nll_y(y_t, x)
 
     def _noise(self, shape: tuple[int, ...], like: torch.Tensor,
