@@ -28,3 +28,13 @@ def test_short_command_has_no_machine_paths():
 def test_short_command_hides_other_absolute_paths():
     raw = "results/balls/chain_starts.py --seed 0 --checkpoint rEFH, CD-25=/tmp/exp/a.pt"
     assert short_command(raw) == "results/balls/chain_starts.py --seed 0 --checkpoint rEFH, CD-25=…"
+
+
+def test_git_revision_outside_a_checkout(tmp_path, monkeypatch):
+    from tlr.provenance import git_revision
+    monkeypatch.delenv("TLR_GIT_REVISION", raising=False)
+    assert git_revision(tmp_path).startswith("unknown (tlr ")
+    monkeypatch.setenv("TLR_GIT_REVISION", "0123456789abcdef")
+    got = git_revision(tmp_path)
+    assert got == "0123456789abcdef (declared by TLR_GIT_REVISION; a copy, not a git checkout)"
+    assert short_commit(got) == "0123456"

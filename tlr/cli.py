@@ -92,6 +92,9 @@ def resolve_run(experiment: str, preset: str, models: Sequence[str] | None, seed
         dev = resolve_device(preset_obj.device if device is None else device)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    harmonium = getattr(preset_obj, "harmonium", None)
+    if getattr(harmonium, "cuda_graph", False) and dev.type != "cuda":
+        raise UsageError(f"harmonium.cuda_graph=true needs --device cuda, got device {dev.type}")
     return exp, preset_obj, models, dev
 
 

@@ -20,7 +20,10 @@ __all__ = ["git_revision", "device_name", "provenance", "machine_load", "write_j
 
 
 def git_revision(path: str | Path | None = None) -> str:
-    """The commit of the checkout holding ``tlr`` (suffix ``-dirty`` if it has local changes)."""
+    """The commit of the checkout holding ``tlr`` (suffix ``-dirty`` if it has local changes).
+
+    Outside a git checkout (a copy of the working tree sent to another machine), the commit
+    named by the environment variable ``TLR_GIT_REVISION``, marked as declared, if set."""
     cwd = Path(path) if path is not None else Path(tlr.__file__).resolve().parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
@@ -29,6 +32,9 @@ def git_revision(path: str | Path | None = None) -> str:
                                capture_output=True, text=True, check=True, timeout=10).stdout
         return rev + ("-dirty" if dirty.strip() else "")
     except (OSError, subprocess.SubprocessError):
+        declared = os.environ.get("TLR_GIT_REVISION")
+        if declared:
+            return f"{declared} (declared by TLR_GIT_REVISION; a copy, not a git checkout)"
         return f"unknown (tlr {tlr.__version__}, not a git checkout)"
 
 

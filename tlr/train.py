@@ -164,7 +164,8 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
         batch: int | None = None, n_pretrain: int = 0, pretrain_cd_steps: int = 5,
         evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 5,
         diagnose: Callable[[nn.Module], dict[str, float]] | None = None,
-        checkpoint: str | Path | None = None, progress: bool | None = None) -> History:
+        checkpoint: str | Path | None = None, progress: bool | None = None,
+        cuda_graph: bool = False) -> History:
     """Train ``model`` for ``n_epochs`` on ``data(epoch)``, (T, N, n_obs) per epoch.
 
     Shaping (see the module docstring): the N sequences are taken ``batch`` at a time (None:
@@ -181,7 +182,8 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
     ``evaluate(model)`` runs every ``eval_every`` epochs and at the end (the learning curve);
     ``diagnose(model)``, at the same epochs, returns named numbers kept in ``History.extra``
     (they never touch the training stream); ``checkpoint``: a file written after every epoch
-    and resumed from if it exists.
+    and resumed from if it exists. ``cuda_graph``: replay each update of whole sequences as one
+    CUDA graph (:class:`tlr.graphs.GraphedUpdate`; CUDA only, the model's own update code).
     """
     from tqdm.auto import trange
 
@@ -192,6 +194,11 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
         check_int("batch", batch)
     check_int("n_pretrain", n_pretrain, 0)
     opt = make_optimizer(model, optim)
+    if cuda_graph:
+        from tlr.graphs import GraphedUpdate
+        update = GraphedUpdate(model, generator)
+    else:
+        update = model.update
     history, start = History([], [], []), 0
     if checkpoint is not None and Path(checkpoint).exists():
         start, history = load_checkpoint(checkpoint, model, opt, generator)
@@ -212,7 +219,7 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
                         model.pretrain_update(y[t0:t0 + win], pretrain_cd_steps, generator)
                         pretrained[0] += 1
                     else:
-                        out = model.update(y[t0:t0 + win], u, generator)
+                        out = update(y[t0:t0 + win], u, generator)
                         if not torch.isfinite(out.u).all():
                             raise FloatingPointError("hidden state is not finite")
                         u = out.u

@@ -70,6 +70,9 @@ class HarmoniumRun:
     # the training chains' matrix products: "float32" (the protocol) or "bfloat16" (faster where
     # the CPU or GPU multiplies bfloat16 natively; benchmarks/harmonium_update.py)
     gibbs_dtype: str = "float32"
+    # replay each update of a whole sequence as one CUDA graph (tlr.graphs; --device cuda only):
+    # the same update, launched once instead of as ~1400 small kernels
+    cuda_graph: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,7 @@ class BallsExperiment(Experiment):
             h = preset.harmonium
             return TrainSpec(h.n_epochs, h.optim, batch=h.seqs_per_update,
                              n_pretrain=h.n_pretrain, pretrain_cd_steps=h.pretrain_cd_steps,
-                             eval_every=preset.eval_every)
+                             eval_every=preset.eval_every, cuda_graph=h.cuda_graph)
         v = preset.vae
         return TrainSpec(v.n_epochs, v.optim, window=v.window, batch=v.batch,
                          eval_every=preset.eval_every)

@@ -47,6 +47,7 @@ class TrainSpec:
     n_pretrain: int = 0
     pretrain_cd_steps: int = 5
     eval_every: int = 5
+    cuda_graph: bool = False  # each update of whole sequences replayed as a CUDA graph
 
 
 class Experiment:
@@ -291,7 +292,7 @@ def train(exp: Experiment, name: str, preset, seed: int, data, device: torch.dev
                eval_every=eval_every or spec.eval_every,
                diagnose=None if evaluate else exp.diagnostics(name, preset, seed, data, device),
                checkpoint=checkpoint_path(checkpoint_dir, exp.name, preset, seed, name, restart),
-               progress=progress)
+               progress=progress, cuda_graph=spec.cuda_graph)
     train_s = hist.elapsed if hist.resumed_at else time.perf_counter() - t0
     return model, hist, train_s
 
