@@ -17,7 +17,7 @@
 #                           end with --device cuda (quick presets), beside the paper runs
 #   logs.tgz                each run's own output
 #
-# Steps: the CUDA tests (tests/test_graphs.py, tests/test_device.py), the benchmark, then the
+# Steps: the CUDA tests (tests/test_graphs.py), the benchmark, then the
 # paper runs and the quick runs at once. The paper runs use CUDA graphs only if the graphed
 # training test passes; otherwise they run eagerly. At $LIMIT everything still running is
 # stopped; the checkpoints stay, and the same command with SKIP_CHECKS=1 resumes the paper
@@ -54,7 +54,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 $PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 GRAPH=true
 if [ -z "${SKIP_CHECKS:-}" ]; then
-    step 120 "CUDA tests" $PY -m pytest -q -p no:cacheprovider -rA tests/test_graphs.py \
+    step 120 "CUDA tests" $PY -m pytest -q -p no:cacheprovider -rA tests/test_graphs.py |
         tests/test_device.py | tail -n 40
     step 60 "graphed training (the gate)" $PY -m pytest -q -p no:cacheprovider \
         tests/test_graphs.py -k fit_with_cuda_graph || GRAPH=false
