@@ -54,8 +54,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 $PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 GRAPH=true
 if [ -z "${SKIP_CHECKS:-}" ]; then
-    step 120 "CUDA tests" $PY -m pytest -q -p no:cacheprovider -rA tests/test_graphs.py |
-        tests/test_device.py | tail -n 40
+    step 120 "CUDA tests" $PY -m pytest -q -p no:cacheprovider -rA tests/test_graphs.py \
+        | tail -n 40
     step 60 "graphed training (the gate)" $PY -m pytest -q -p no:cacheprovider \
         tests/test_graphs.py -k fit_with_cuda_graph || GRAPH=false
     step 90 "graph update benchmark" $PY benchmarks/graph_update.py --json "$OUT/graph_update.json"
