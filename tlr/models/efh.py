@@ -114,12 +114,15 @@ class EFH(nn.Module):
         self.kinds = [kind for kind, _ in groups]
         self.sizes = [size for _, size in groups]
         self.n_hidden = n_hidden
+        device = None if generator is None else generator.device  # a CUDA generator: on CUDA
         self.W = nn.ParameterList(
-            nn.Parameter(init_std * torch.randn(size, n_hidden, generator=generator))
+            nn.Parameter(init_std * torch.randn(size, n_hidden, generator=generator,
+                                                device=device))
             for size in self.sizes
         )
-        self.b_vis = nn.ParameterList(nn.Parameter(torch.zeros(size)) for size in self.sizes)
-        self.b_hid = nn.Parameter(torch.zeros(n_hidden))
+        self.b_vis = nn.ParameterList(nn.Parameter(torch.zeros(size, device=device))
+                                      for size in self.sizes)
+        self.b_hid = nn.Parameter(torch.zeros(n_hidden, device=device))
 
     # ----------------------------------------------------------------- conditionals
     def check_visible(self, v: Sequence[torch.Tensor]) -> None:
