@@ -38,3 +38,11 @@ def test_git_revision_outside_a_checkout(tmp_path, monkeypatch):
     got = git_revision(tmp_path)
     assert got == "0123456789abcdef (declared by TLR_GIT_REVISION; a copy, not a git checkout)"
     assert short_commit(got) == "0123456"
+
+
+def test_provenance_records_a_declared_commit(monkeypatch):
+    from tlr.provenance import provenance
+    monkeypatch.delenv("TLR_GIT_REVISION", raising=False)
+    assert "declared_commit" not in provenance()
+    monkeypatch.setenv("TLR_GIT_REVISION", "abc")
+    assert provenance()["declared_commit"] == "abc"

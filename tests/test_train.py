@@ -219,3 +219,31 @@ def test_fit_bad_arguments():
     with pytest.raises(ValueError, match="n_epochs"):
         fit(m, lambda e: _labelled(3, 2), 0, OptimConfig(), _g(), progress=False)
     assert m.calls == []
+
+
+def test_prefetch_changes_nothing_but_the_timing():
+    """fit(prefetch=True) makes each epoch's data on a thread ahead of time: same calls, in
+    the same order, and the same trained model."""
+    from tlr.models import build_model
+    from tlr.train import OptimConfig, fit
+
+    def run(prefetch):
+        calls = []
+
+        def data(epoch):
+            calls.append(epoch)
+            g = torch.Generator().manual_seed(epoch)
+            return (torch.rand(10, 3, 30, generator=g) < 0.3).float()
+
+        model = build_model("rEFH", generator=torch.Generator().manual_seed(0), n_obs=30,
+                            n_hidden=16, obs_type="bernoulli", n_cd_steps=2)
+        hist = fit(model, data, 4, OptimConfig("adam", lr=1e-2),
+                   torch.Generator().manual_seed(1), batch=1, prefetch=prefetch,
+                   evaluate=lambda m: float(m.efh.W[1].sum()), eval_every=2, progress=False)
+        return calls, hist.metric, [p.detach().clone() for p in model.parameters()]
+
+    calls0, metric0, params0 = run(False)
+    calls1, metric1, params1 = run(True)
+    assert calls0 == calls1 == [1, 2, 3, 4]
+    assert metric0 == metric1
+    assert all(torch.equal(a, b) for a, b in zip(params0, params1, strict=True))

@@ -57,6 +57,10 @@ def provenance(device: str | torch.device = "cpu", started: _dt.datetime | None 
         "python": platform.python_version(),
         "tlr": tlr.__version__,
         "command": " ".join(sys.argv),
+        # the commit the caller says this tree is (a copy sent to another machine, whose .git,
+        # if any, need not be the tree's own)
+        **({"declared_commit": os.environ["TLR_GIT_REVISION"]}
+           if os.environ.get("TLR_GIT_REVISION") else {}),
     }
 
 

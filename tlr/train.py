@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -165,7 +166,7 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
         evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 5,
         diagnose: Callable[[nn.Module], dict[str, float]] | None = None,
         checkpoint: str | Path | None = None, progress: bool | None = None,
-        cuda_graph: bool = False) -> History:
+        cuda_graph: bool = False, prefetch: bool | None = None) -> History:
     """Train ``model`` for ``n_epochs`` on ``data(epoch)``, (T, N, n_obs) per epoch.
 
     Shaping (see the module docstring): the N sequences are taken ``batch`` at a time (None:
@@ -184,6 +185,9 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
     (they never touch the training stream); ``checkpoint``: a file written after every epoch
     and resumed from if it exists. ``cuda_graph``: replay each update of whole sequences as one
     CUDA graph (:class:`tlr.graphs.GraphedUpdate`; CUDA only, the model's own update code).
+    ``prefetch`` (default: as ``cuda_graph``): make the next epoch's data on a host thread while
+    an epoch trains; ``data`` is still called once per epoch, in order, and must not read the
+    model.
     """
     from tqdm.auto import trange
 
@@ -232,9 +236,14 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
     t_start = time.perf_counter() - history.elapsed
     bar = trange(start + 1, n_epochs + 1, desc=model.name,
                  disable=None if progress is None else not progress)
+    # with CUDA graphs the GPU would otherwise wait for the host's data
+    pool = ThreadPoolExecutor(1) if (cuda_graph if prefetch is None else prefetch) else None
+    ahead = pool.submit(data, start + 1) if pool and start < n_epochs else None
     for epoch in bar:
         set_schedule(opt, optim, epoch, n_epochs)
-        history.updates += one_epoch(data(epoch), epoch)
+        y_all = ahead.result() if ahead else data(epoch)
+        ahead = pool.submit(data, epoch + 1) if pool and epoch < n_epochs else None
+        history.updates += one_epoch(y_all, epoch)
         history.elapsed = time.perf_counter() - t_start
         if evaluate is not None and (epoch % eval_every == 0 or epoch == n_epochs):
             history.epochs.append(epoch)
@@ -245,4 +254,6 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
             bar.set_postfix(metric=f"{history.metric[-1]:.3g}")
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, opt, generator, epoch, history)
+    if pool is not None:
+        pool.shutdown()
     return history
