@@ -982,6 +982,8 @@ assert refh_800 > POSTER["rEFH"] / POSTER["ORDER 0"]                  # not the 
 
 # %%
 w800 = wide_full[("rEFH", 800)]
+gpu_1600 = next(r for r in tlr.results.benchmark("graph_update")["rows"]
+                if r["model"] == "rEFH" and r["n_hidden"] == 1600)
 gain = {"400 units": 1 - full[("rEFH", N_PAPER)], "800 units": 1 - refh_800,
         "poster": 1 - POSTER["rEFH"] / POSTER["ORDER 0"]}
 display(Markdown(
@@ -996,7 +998,9 @@ display(Markdown(
     f"the model. Its continuations move (motion ratio "
     f"{w800['details']['rEFH']['rollout']['motion_ratio']:.2f}, velocity probe $R^2$ "
     f"{w800['details']['rEFH']['probes']['velocity_r2']:.2f}). One seed; wider still at this "
-    f"budget (1600 units, several CPU hours with the bfloat16 chains) is the last exercise."))
+    f"budget (1600 units: several CPU hours with the bfloat16 chains, or about "
+    f"{gpu_1600['graph_run_min']:.0f} minutes of updates on one H200 GPU with each update "
+    f"replayed as a CUDA graph, {{doc}}`reproducing`) is the last exercise."))
 assert gain["400 units"] < gain["800 units"] < gain["poster"]
 assert abs(w800["details"]["rEFH"]["mse_from_previous_0"] / order0_p - refh_800) < 0.05
 
@@ -1857,7 +1861,9 @@ def _():
 # the repository measures it on your machine, for one thread and for two): the saved 800-unit
 # run trained for 2.8 CPU hours with the bfloat16 chains, and at the medium budget 1600 units
 # trained twice as long as 800 (62 against 30 min), so budget a 1600-unit run at about twice
-# that. Whether any size reaches the poster's margin is not known.
+# that on a CPU. On a GPU, add `--device cuda --set harmonium.cuda_graph=true`: each update is
+# then replayed as one CUDA graph ({doc}`reproducing` measures it). Whether any size reaches
+# the poster's margin is not known.
 # ````
 #
 # `````{solution} balls-capacity
