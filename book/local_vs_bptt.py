@@ -771,7 +771,8 @@ for name in ("TRBM", "RTRBM"):
 # > of training times between seeds, the two harmonium protocols differ in data per update,
 # > CD length and schedule ({ref}`Sources §5.3 <sources-5-3>`, §6.4), and everything here is one-thread CPU time of small models in Python loops,
 # > where per-call overheads weigh more than arithmetic. On a GPU the time ratios may differ
-# > (not measured here; {doc}`reproducing` estimates them); the memory scaling follows from what each update stores.
+# > ({doc}`reproducing` estimates them, and measures one bouncing-ball update); the memory
+# > scaling follows from what each update stores.
 
 # %% [markdown]
 # The checks below state what the figure and table show, seed by seed where the files allow:

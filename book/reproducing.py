@@ -688,7 +688,7 @@ assert tab["table1"]["speedup"] < 1.5 < 3 < tab["table2"]["speedup"]
 # what matters is the host CPU that issues the operators (the estimate assumes 10 µs per
 # operator; a Colab VM's host is slower, so there it is more optimistic still). The estimate
 # also counts only the training updates, timed on an idle core, which is why its CPU hours are
-# below the saved runs' above. By this estimate (not measured), the bouncing-ball harmoniums
+# below the saved runs' above. By this estimate (measured below), the bouncing-ball harmoniums
 # would gain several-fold (their updates are large: 900 pixels, 100 frames); Table 1's models
 # gain nothing as a whole, and the models that issue hundreds to thousands of small operators
 # per update would be slower than on one CPU core:
