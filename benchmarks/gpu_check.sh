@@ -12,7 +12,9 @@
 #   paper_refh_h1600_bf16_cuda.json, paper_rtrbm_h1600_bf16_cuda.json
 #                        the paper-preset runs of the rEFH and the RTRBM at 1600 hidden units
 #                        (PAPER, below), bfloat16 chains, every update a CUDA graph,
-#                        checkpointed in $CKPT; each written when its run ends
+#                        checkpointed in $CKPT; each written when its run ends. Saved in
+#                        the checkout as results/balls/paper_{refh,rtrbm}_h1600_seed0.json,
+#                        the balls chapter lists them with the other saved runs
 #   progress.json        epochs done, training seconds and validation curve of the paper run,
 #                        from its checkpoint (also when the time limit stopped it)
 #   logs.tgz             each run's own output
