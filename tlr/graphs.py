@@ -6,12 +6,12 @@ steps of two groups), each a launch of a few microseconds, while the products th
 a fraction of that. A CUDA graph records the update's kernels once and replays them with one
 launch (PyTorch's ``torch.cuda.graphs``).
 
-What stays the same: the model's own ``update`` code, its arithmetic, and the order of its
-random draws, which come from the run's generator, registered with the graph so that every
-replay draws fresh numbers further along the same stream. What differs from an eager CUDA run:
-nothing in the update, but the two warm-up updates the capture needs run on a copy of the
-generator's state, which is restored before the capture, so a graphed run draws the same
-stream from the same point.
+What stays the same: the model's own ``update`` code, its arithmetic, and its random draws,
+which come from the run's generator, registered with the graph so that every replay draws
+fresh numbers further along the same stream. The capture needs two warm-up updates; the
+generator's state is restored after them, so a graphed run draws the same numbers from the
+same point as an eager CUDA run (tests/test_graphs.py compares the generator's state, the
+filtered state and the gradients of one update, on a GPU).
 
 Used by :func:`tlr.train.fit` (``cuda_graph=True``) for updates of whole sequences (``u0`` is
 None); anything else (static pretraining, windows that carry a state) runs eagerly.
