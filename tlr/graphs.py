@@ -40,6 +40,9 @@ class GraphedUpdate:
         if not isinstance(generator, torch.Generator) or generator.device.type != "cuda":
             got = generator.device if isinstance(generator, torch.Generator) else generator
             raise ValueError(f"cuda_graph=True needs a CUDA generator, got {got!r}")
+        if not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
+            raise ValueError(f"cuda_graph=True needs a torch whose CUDA graphs take a generator "
+                             f"(CUDAGraph.register_generator_state), not torch {torch.__version__}")
         self.model, self.generator = model, generator
         self.graphs: dict[tuple, tuple] = {}
 
