@@ -646,6 +646,10 @@ capacity |= dict(sorted((int(r["overrides"]["harmonium.n_hidden"]),
                         if "rEFH" in r["results"] and "harmonium.n_hidden" in r["overrides"]
                         and set(r["overrides"]) <= {"harmonium.n_hidden",
                                                     "harmonium.gibbs_dtype"}))
+capacity_seed1 = dict(sorted(  # the second seed (bfloat16 chains), each with its own ORDER 0
+    (int(r["overrides"]["harmonium.n_hidden"]),
+     r["results"]["rEFH"]["mse"] / r["results"]["ORDER 0"]["mse"])
+    for r in map(results.load, results.available("balls_seeds/*"))))
 wide_refh = levers["medium_h2500_bf16_seed0"]["details"]["rEFH"]
 refh_800_full = results.load("balls/paper_refh_h800_seed0")  # the authors' budget, 800 units
 adam = levers["medium_adam1e-4_seed0"]
@@ -682,7 +686,8 @@ findings = [
     f"**On the balls, capacity is the rEFH's lever.** At the medium budget (16 000 updates of "
     f"CD-5) the rEFH predicts at "
     + ", ".join(f"{ratio:.2f}× ORDER 0 with {h} hidden units" for h, ratio in capacity.items())
-    + " (2500 with bfloat16 training chains): the gain levels off after 1600"
+    + " (2500 with bfloat16 training chains): the gain levels off after 1600; on a second "
+    "seed " + ", ".join(f"{ratio:.2f}× with {h}" for h, ratio in capacity_seed1.items())
     + f"; the 2500-unit rEFH's 10-frame continuations move (motion ratio "
     f"{wide_refh['rollout']['motion_ratio']:.2f}, velocity probe R² "
     f"{wide_refh['probes']['velocity_r2']:.2f}; an rVAE's at most "
@@ -758,6 +763,7 @@ assert second_half["encoder"] < 0.6 and refh_rtrbm_time > 5 and adam_ratio > 2 *
 assert (statistics.median(ppc_train_s["TRBM"].values())
         > 0.5 * statistics.median(ppc_train_s["RTRBM"].values()))
 assert capacity[400] > capacity[800] > capacity[1600]                   # wider is better ...
+assert list(capacity_seed1.values()) == sorted(capacity_seed1.values(), reverse=True)
 assert abs(capacity[2500] / capacity[1600] - 1) < 0.02                  # ... up to 1600
 assert (refh_800_full["results"]["rEFH"]["mse"] / refh_800_full["results"]["ORDER 0"]["mse"]
         < balls["rEFH"][0] / balls["ORDER 0"][0])                      # width at full budget too
