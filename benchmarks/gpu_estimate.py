@@ -180,11 +180,12 @@ def fit_windows(T: int, N: int, window: int | None, batch: int | None
 
 
 def fit_step(model: torch.nn.Module, opt: torch.optim.Optimizer, y: torch.Tensor,
-             u: torch.Tensor | None, generator: torch.Generator, whole_sequence: bool
-             ) -> torch.Tensor:
-    """The body of ``fit``'s loop for one window (without its pretraining branch)."""
+             u: torch.Tensor | None, generator: torch.Generator, whole_sequence: bool,
+             update: Callable | None = None) -> torch.Tensor:
+    """The body of ``fit``'s loop for one window (without its pretraining branch); ``update``
+    in place of ``model.update`` (e.g. a :class:`tlr.graphs.GraphedUpdate`)."""
     opt.zero_grad(set_to_none=True)
-    out = model.update(y, u, generator)
+    out = (update or model.update)(y, u, generator)
     if not torch.isfinite(out.u).all():
         raise FloatingPointError("hidden state is not finite")
     opt.step()

@@ -14,20 +14,21 @@ generation, no validation).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
 
 import torch
+from gpu_estimate import fit_step  # benchmarks/: the body of fit's loop, as fit runs it
 
 from tlr.experiments.balls import PRESETS, build_model
 from tlr.graphs import GraphedUpdate
 from tlr.provenance import provenance
-from tlr.train import _check_finite, make_optimizer, set_schedule
+from tlr.train import make_optimizer, set_schedule
 
 
 def time_updates(name: str, n_hidden: int, graphed: bool, repeats: int) -> float:
-    import dataclasses
     p = PRESETS["paper"]
     p = dataclasses.replace(p, harmonium=dataclasses.replace(
         p.harmonium, n_hidden=n_hidden, gibbs_dtype="bfloat16"))
@@ -41,12 +42,7 @@ def time_updates(name: str, n_hidden: int, graphed: bool, repeats: int) -> float
     for i in range(repeats + 3):
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        out = update(y, None, g)
-        if not torch.isfinite(out.u).all():
-            raise FloatingPointError("hidden state is not finite")
-        opt.step()
-        _check_finite(model, 1, i + 1)
+        fit_step(model, opt, y, None, g, whole_sequence=True, update=update)
         torch.cuda.synchronize()
         if i >= 3:
             times.append(time.perf_counter() - t0)
