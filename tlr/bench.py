@@ -43,10 +43,11 @@ net of everything that existed before it (parameters, optimiser state, data):
 * CPU: every (model, T) point runs in a fresh process (``python -m tlr.bench``). One update
   runs under ``torch.profiler`` with ``profile_memory=True``; the allocator's alloc/free
   events, in time order, are summed cumulatively and the peak is taken: the most bytes of
-  tensors allocated inside the update that were alive at once (frees of older tensors are
-  not in the events, so the figure is net of the baseline). As an OS-level cross-check,
-  ``details`` holds the growth of the process's peak RSS (``ru_maxrss``) over one earlier,
-  unprofiled update (a lower bound: glibc may reuse memory it kept from the warm-up).
+  tensors allocated inside the update that were alive at once. A free counts only when its
+  address was allocated inside the update, so the figure is net of the baseline. As an
+  OS-level cross-check, ``details`` holds the growth of the process's peak RSS
+  (``ru_maxrss``) over one earlier, unprofiled update (a lower bound: glibc may reuse memory
+  it kept from the warm-up).
 
 Each point is warmed up with two updates on a 3-step sequence (optimiser state, dispatch),
 then memory is measured (on CPU: one unprofiled update for RSS, one profiled update), then
@@ -155,19 +156,37 @@ def _sync(device: torch.device) -> None:
 
 
 def _profiled_peak_bytes(fn: Callable[[], None]) -> int:
-    """Peak live bytes of CPU tensors allocated while ``fn`` runs (torch.profiler events)."""
+    """Peak live bytes of CPU tensors allocated while ``fn`` runs (torch.profiler events).
+
+    Only blocks allocated inside the window count: a free is matched to its allocation by
+    address, so freeing a tensor made before ``fn`` (a gradient of the previous update, say)
+    cannot lower the peak. Without the match, whether such a free shows up in the events
+    varied from process to process.
+    """
+    from torch._C._profiler import _EventType
     from torch.profiler import ProfilerActivity, profile
 
     gc.collect()  # garbage of earlier work freed inside the window would lower the peak
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
-              and str(e.device_type()).endswith("CPU")]
-    events.sort(key=lambda e: e.start_ns())
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
+    allocations = []
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.typed[0] == _EventType.Allocation and node.typed[1].device.type == "cpu":
+            allocations.append(node)
+    allocations.sort(key=lambda n: (n.start_time_ns, n.typed[1].id))
+    inside: dict[int, int] = {}  # address -> bytes of the blocks allocated in the window
     live = peak = 0
-    for e in events:
-        live += e.nbytes()
-        peak = max(peak, live)
+    for node in allocations:
+        a = node.typed[1]
+        if a.alloc_size > 0:
+            inside[a.ptr] = a.alloc_size
+            live += a.alloc_size
+            peak = max(peak, live)
+        else:
+            live -= inside.pop(a.ptr, 0)
     return peak
 
 
@@ -301,7 +320,8 @@ def run_bptt(T: Sequence[int] = DEFAULT_T, batch: int = 40, repeats: int = 3, th
     wall = time.perf_counter() - t0
     memory = ("torch.cuda.max_memory_allocated - memory_allocated before the update" if
               device == "cuda" else "torch.profiler(profile_memory=True): peak cumulative sum "
-              "of allocator events inside the update (net of baseline); cross-check: "
+              "of allocator events inside the update (frees matched by address to allocations "
+              "inside it: net of baseline); cross-check: "
               "ru_maxrss growth over one unprofiled update (details.*.rss_growth_mb)")
     with torch_threads(threads):  # "device" names the thread count the points ran with
         prov = provenance(device, started)
