@@ -821,7 +821,8 @@ assert port["rEFH"]["mse"] > 0.9 * port["ORDER 0"]["mse"]  # not the poster's ma
 # medium budget (16 000 updates of CD-5) on Sutskever's data, one change at a time
 # (`balls_levers/*`): two, four and about six times the hidden units (the 2500-unit run, and one
 # 400-unit run, with the bfloat16 training chains of the section "Faster chains" below), an
-# RTRBM with twice and four times the units, a four times larger learning rate for the
+# RTRBM with twice and four times the units (and one 400-unit RTRBM with the bfloat16
+# chains), a four times larger learning rate for the
 # recurrent weights and biases ($m_0 = 12.5$ in place of 50 in Makin's schedule), and Adam at
 # two learning rates in
 # place of that schedule. The last two columns are the chain-start diagnostics of the section
@@ -890,13 +891,18 @@ for h in low_precision:  # trained with the bfloat16 chains of the next section
 ax.plot(readout_h, readout, "s--", color="C2", label="rEFH, medium budget: mean-field readout from $y_{t-1}$")
 ax.plot(400, refh_400["previous, 0"] / order0_100, "s", mfc="none", color="C2",
         label="the same, 400 units (first 100 test sequences)")
-rt_widths = {int(res["overrides"]["harmonium.n_hidden"]): res for res in levers.values()
+N_MEDIUM = PRESETS["medium"].harmonium.n_hidden
+rt_widths = {int(res["overrides"].get("harmonium.n_hidden", N_MEDIUM)): res
+             for res in levers.values()
              if "RTRBM" in res["results"] and set(res["overrides"]) <= WIDER}
 rt_h = sorted(rt_widths)
 rt_readout = [rt_widths[h]["details"]["RTRBM"]["mse_from_previous_0"] / order0_med for h in rt_h]
 rt_protocol = [rt_widths[h]["results"]["RTRBM"]["mse"] / order0_med for h in rt_h]
-rtrbm_400 = chain_rows["RTRBM, CD-5, 16k"]
-ax.plot([400, *rt_h], [rtrbm_400["previous, 0"] / order0_100, *rt_readout], "^--", color="C1",
+rtrbm_400 = chain_rows["RTRBM, CD-5, 16k"]  # the float32 400-unit run: first 100 sequences
+rt_first100 = N_MEDIUM not in rt_widths  # no full-test-set 400-unit RTRBM readout saved
+rt_line = ([N_MEDIUM, *rt_h], [rtrbm_400["previous, 0"] / order0_100, *rt_readout]) \
+    if rt_first100 else (rt_h, rt_readout)
+ax.plot(*rt_line, "^--", color="C1",
         mfc="none", label="RTRBM, medium budget: mean-field readout from $y_{t-1}$")
 ax.axhline(1, color="k", ls="--", lw=1, label="ORDER 0")
 full = {}  # (model, hidden units): MSE / ORDER 0 at the authors' budget (the paper preset)
@@ -929,15 +935,13 @@ display(Markdown(
     "Gain per doubling of the hidden layer, in units of ORDER 0's error: "
     + ", ".join(f"{a} → {b}: {g:.2f}" for (a, b), g in zip(zip(H, H[1:]), steps))
     + f". The mean-field readout from $y_{{t-1}}$ of the widest run is "
-    f"{readout[-1]:.2f}× ORDER 0. The RTRBM at the same budget (the open triangles; 400 units "
-    f"on the first 100 test sequences): readout "
-    + ", ".join(f"{r:.2f}× with {h}" for h, r in zip([400, *rt_h], [rtrbm_400['previous, 0']
-                                                                  / order0_100, *rt_readout],
-                                                  strict=True))
+    f"{readout[-1]:.2f}× ORDER 0. The RTRBM at the same budget (the open triangles"
+    + ("; 400 units on the first 100 test sequences" if rt_first100 else "") + "): readout "
+    + ", ".join(f"{r:.2f}× with {h}" for h, r in zip(*rt_line, strict=True))
     + " units; its protocol, off the scale, "
     + ", ".join(f"{p:.1f}×" for p in rt_protocol) + f" with {', '.join(map(str, rt_h))}."))
 assert steps[0] > steps[1] > 0.02 > abs(steps[-1])  # diminishing, then level at 1600-2500
-assert min(rt_protocol) > 5 and all(a > b for a, b in zip(rt_readout, rt_readout[1:]))
+assert min(rt_protocol) > 5 and all(a > b for a, b in zip(rt_line[1], rt_line[1][1:]))
 assert all(r < p for r, p in zip(readout, [ratio_h[h] for h in readout_h], strict=True))
 assert min(protocol) > POSTER["rEFH"] / POSTER["ORDER 0"]  # not the poster's margin yet
 
@@ -948,8 +952,8 @@ assert min(protocol) > POSTER["rEFH"] / POSTER["ORDER 0"]  # not the poster's ma
 # are the float32 runs above (the section "Faster chains" finds the precision costs no error):
 
 # %%
-second = {int(r["overrides"]["harmonium.n_hidden"]): r
-          for r in map(tlr.results.load, tlr.results.available("balls_seeds/*"))}
+seed_runs = [tlr.results.load(n) for n in tlr.results.available("balls_seeds/*")]
+second = {int(r["overrides"]["harmonium.n_hidden"]): r for r in seed_runs if "rEFH" in r["results"]}
 first = {400: levers["medium_bf16_seed0"], 800: widths[800], 1600: widths[1600]}
 rows = ["| hidden units | seed 0: one step / ORDER 0 | seed 1: one step / ORDER 0 | seed 1: "
         "readout from $y_{t-1}$ / ORDER 0 | seed 1: training min |", "|---:|---:|---:|---:|---:|"]
@@ -972,11 +976,54 @@ assert all(r["results"]["ORDER 0"]["mse"] != order0_med for r in second.values()
 assert s1[0] > s1[1] > s1[2] and s1[0] - s1[1] > s1[1] - s1[2]  # wider is better, less so
 assert gap < 0.05
 
+# %% [markdown]
+# The RTRBM's width finding rests on its mean-field readout from $y_{t-1}$ alone (its chains from
+# noise are lost at every width), so it gets the same check: the RTRBM at 400, 800 and 1600
+# hidden units on the second seed, with the bfloat16 chains (seed 0's runs are those of the
+# figure above):
+
+# %%
+rt_second = {int(r["overrides"]["harmonium.n_hidden"]): r for r in seed_runs
+             if "RTRBM" in r["results"]}
+rt_seed0 = dict(zip(*rt_line, strict=True))  # hidden units: seed 0's readout / ORDER 0
+rows = ["| hidden units | seed 0: readout from $y_{t-1}$ / ORDER 0 | seed 1: readout / ORDER 0 | "
+        "seed 1: one step (chains from noise) / ORDER 0 | seed 1: training min |",
+        "|---:|---:|---:|---:|---:|"]
+rt_s1 = {}  # hidden units: seed 1's readout / its ORDER 0
+for h, res in sorted(rt_second.items()):
+    r, d = res["results"], res["details"]["RTRBM"]
+    o = r["ORDER 0"]["mse"]
+    rt_s1[h] = d["mse_from_previous_0"] / o
+    s0 = f"{rt_seed0[h]:.2f}" if h in rt_seed0 else "—"
+    if h == N_MEDIUM and not rt_first100:
+        s0 += f" ({rtrbm_400['previous, 0'] / order0_100:.2f})"
+    rows.append(f"| {h} | {s0} | {rt_s1[h]:.2f} | {r['RTRBM']['mse'] / o:.1f} | "
+                f"{r['RTRBM']['train_s'] / 60:.0f} |")
+display(Markdown("\n".join(rows)))
+hs1 = sorted(rt_s1)
+rt_gap = max(abs(rt_s1[h] - rt_seed0[h]) for h in hs1 if h in rt_seed0)
+display(Markdown(
+    "On the second seed the RTRBM's readout "
+    + ("falls with width as on the first" if all(rt_s1[a] > rt_s1[b] for a, b in
+                                                 zip(hs1, hs1[1:])) else "does not fall with "
+       "width at every step")
+    + f" ({', '.join(f'{rt_s1[h]:.2f}× with {h}' for h in hs1)}); the two seeds agree to "
+    f"within {rt_gap:.2f} of ORDER 0's error where both were run, and the chains from noise "
+    f"are lost on this seed too. Seed 0's 800 and 1600 are float32 runs; its 400 is "
+    + ("the float32 run, on the first 100 test sequences." if rt_first100 else
+       "a bfloat16 run (in brackets, the float32 run on the first 100 test sequences).")))
+assert all(r["seed"] == 1 for r in rt_second.values())
+assert all(a > b for a, b in zip([rt_s1[h] for h in hs1], [rt_s1[h] for h in hs1[1:]]))
+assert rt_gap < 0.05
+assert all(r["results"]["RTRBM"]["mse"] > 5 * r["results"]["ORDER 0"]["mse"]
+           for r in rt_second.values())
+
 # %% tags=["hide-input"]
 # Provenance of the second-seed runs (collapsed in the book).
-for h, res in sorted(second.items()):
-    p = res["provenance"]
-    print(f"{h} units: git {short_commit(p['git'])}, {p['device']}, {p['wall_s'] / 60:.0f} min"
+for res in seed_runs:
+    p, model = res["provenance"], next(m for m in res["results"] if m != "ORDER 0")
+    print(f"{model}, {res['overrides']['harmonium.n_hidden']} units: git "
+          f"{short_commit(p['git'])}, {p['device']}, {p['wall_s'] / 60:.0f} min"
           f"\n    {short_command(p['command'])}")
 
 # %% [markdown]
@@ -1079,6 +1126,10 @@ cfg = "H400/CD-25/1-thread"
 bf = levers["medium_bf16_seed0"]
 assert bf["overrides"] == {"harmonium.gibbs_dtype": "bfloat16"}
 bf_mse, fp_mse = bf["results"]["rEFH"]["mse"], saved["medium_seed0"]["results"]["rEFH"]["mse"]
+bf_rt = levers["medium_rtrbm_bf16_seed0"]  # the RTRBM's check, 400 units
+assert bf_rt["overrides"] == {"harmonium.gibbs_dtype": "bfloat16"}
+rt_bf, rt_fp = bf_rt["results"]["RTRBM"]["mse"], saved["medium_seed0"]["results"]["RTRBM"]["mse"]
+rt_bf_readout = bf_rt["details"]["RTRBM"]["mse_from_previous_0"]
 speedup = rows_b[cfg]["ms"] / rows_b[f"{cfg}/bfloat16"]["ms"]
 display(Markdown(
     f"| | float32 chains | bfloat16 chains |\n|---|---:|---:|\n"
@@ -1089,9 +1140,15 @@ display(Markdown(
     f"| peak of one core's matrix product (GFLOP/s) | {bench['peak_matmul_gflops']['1']:.0f} | "
     f"{bench['peak_matmul_gflops_bf16']['1']:.0f} |\n"
     f"| rEFH at the medium budget, seed 0: one-step MSE | {fp_mse:.5f} | {bf_mse:.5f} |\n"
-    f"| the same, / ORDER 0 | {fp_mse / order0_med:.3f} | {bf_mse / order0_med:.3f} |"))
+    f"| the same, / ORDER 0 | {fp_mse / order0_med:.3f} | {bf_mse / order0_med:.3f} |\n"
+    f"| RTRBM at the medium budget, seed 0: one step (chains from noise) / ORDER 0 | "
+    f"{rt_fp / order0_med:.2f} | {rt_bf / order0_med:.2f} |\n"
+    f"| the same, readout from $y_{{t-1}}$ / ORDER 0 (float32: first 100 test sequences) | "
+    f"{rtrbm_400['previous, 0'] / order0_100:.3f} | {rt_bf_readout / order0_med:.3f} |"))
 batch4 = bench["batching"]["K4/1-thread"]
 assert speedup > 1.5 and abs(bf_mse / fp_mse - 1) < 0.02    # faster, and no worse
+assert abs(rt_bf / rt_fp - 1) < 0.05                          # the RTRBM's chains: as lost
+assert abs(rt_bf_readout / order0_med - rtrbm_400["previous, 0"] / order0_100) < 0.02
 assert batch4["speedup"] < 1.2                                # batching runs gives nothing here
 print(f"bfloat16 chains: {speedup:.1f}x faster per update; four runs' products batched into "
       f"one: x{batch4['speedup']:.2f}")
@@ -1105,6 +1162,9 @@ print(f"harmonium_update: git {short_commit(p['git'])}, {p['device']}, started "
 # %% [markdown]
 # The bfloat16 chains change the rEFH's error by under 1 % and cut the time per update by the
 # factor above on a CPU with AVX-512 BF16 instructions (a GPU multiplies bfloat16 natively too).
+# The RTRBM trained with them is no different either: its chains from noise are as lost (within
+# 5 %) and its mean-field readout from $y_{t-1}$ is the float32 run's to within 0.02 of ORDER
+# 0's error.
 # Batching four runs' products into one batched product gains nothing: a single run's products
 # are already large enough to keep a core busy.
 

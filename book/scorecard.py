@@ -649,7 +649,7 @@ capacity |= dict(sorted((int(r["overrides"]["harmonium.n_hidden"]),
 capacity_seed1 = dict(sorted(  # the second seed (bfloat16 chains), each with its own ORDER 0
     (int(r["overrides"]["harmonium.n_hidden"]),
      r["results"]["rEFH"]["mse"] / r["results"]["ORDER 0"]["mse"])
-    for r in map(results.load, results.available("balls_seeds/*"))))
+    for r in map(results.load, results.available("balls_seeds/*")) if "rEFH" in r["results"]))
 wide_refh = levers["medium_h2500_bf16_seed0"]["details"]["rEFH"]
 refh_800_full = results.load("balls/paper_refh_h800_seed0")  # the authors' budget, 800 units
 adam = levers["medium_adam1e-4_seed0"]
