@@ -899,10 +899,7 @@ rt_h = sorted(rt_widths)
 rt_readout = [rt_widths[h]["details"]["RTRBM"]["mse_from_previous_0"] / order0_med for h in rt_h]
 rt_protocol = [rt_widths[h]["results"]["RTRBM"]["mse"] / order0_med for h in rt_h]
 rtrbm_400 = chain_rows["RTRBM, CD-5, 16k"]  # the float32 400-unit run: first 100 sequences
-rt_first100 = N_MEDIUM not in rt_widths  # no full-test-set 400-unit RTRBM readout saved
-rt_line = ([N_MEDIUM, *rt_h], [rtrbm_400["previous, 0"] / order0_100, *rt_readout]) \
-    if rt_first100 else (rt_h, rt_readout)
-ax.plot(*rt_line, "^--", color="C1",
+ax.plot(rt_h, rt_readout, "^--", color="C1",
         mfc="none", label="RTRBM, medium budget: mean-field readout from $y_{t-1}$")
 ax.axhline(1, color="k", ls="--", lw=1, label="ORDER 0")
 full = {}  # (model, hidden units): MSE / ORDER 0 at the authors' budget (the paper preset)
@@ -935,13 +932,12 @@ display(Markdown(
     "Gain per doubling of the hidden layer, in units of ORDER 0's error: "
     + ", ".join(f"{a} → {b}: {g:.2f}" for (a, b), g in zip(zip(H, H[1:]), steps))
     + f". The mean-field readout from $y_{{t-1}}$ of the widest run is "
-    f"{readout[-1]:.2f}× ORDER 0. The RTRBM at the same budget (the open triangles"
-    + ("; 400 units on the first 100 test sequences" if rt_first100 else "") + "): readout "
-    + ", ".join(f"{r:.2f}× with {h}" for h, r in zip(*rt_line, strict=True))
+    f"{readout[-1]:.2f}× ORDER 0. The RTRBM at the same budget (the open triangles): readout "
+    + ", ".join(f"{r:.2f}× with {h}" for h, r in zip(rt_h, rt_readout, strict=True))
     + " units; its protocol, off the scale, "
     + ", ".join(f"{p:.1f}×" for p in rt_protocol) + f" with {', '.join(map(str, rt_h))}."))
 assert steps[0] > steps[1] > 0.02 > abs(steps[-1])  # diminishing, then level at 1600-2500
-assert min(rt_protocol) > 5 and all(a > b for a, b in zip(rt_line[1], rt_line[1][1:]))
+assert min(rt_protocol) > 5 and all(a > b for a, b in zip(rt_readout, rt_readout[1:]))
 assert rt_h[-2:] == [1600, 2500] and rt_readout[-2] - rt_readout[-1] < 0.02  # levels off too
 assert all(r < p for r, p in zip(readout, [ratio_h[h] for h in readout_h], strict=True))
 assert min(protocol) > POSTER["rEFH"] / POSTER["ORDER 0"]  # not the poster's margin yet
@@ -986,7 +982,7 @@ assert gap < 0.05
 # %%
 rt_second = {int(r["overrides"]["harmonium.n_hidden"]): r for r in seed_runs
              if "RTRBM" in r["results"]}
-rt_seed0 = dict(zip(*rt_line, strict=True))  # hidden units: seed 0's readout / ORDER 0
+rt_seed0 = dict(zip(rt_h, rt_readout, strict=True))  # hidden units: seed 0's readout / ORDER 0
 rows = ["| hidden units | seed 0: readout from $y_{t-1}$ / ORDER 0 | seed 1: readout / ORDER 0 | "
         "seed 1: one step (chains from noise) / ORDER 0 | seed 1: training min |",
         "|---:|---:|---:|---:|---:|"]
@@ -995,24 +991,20 @@ for h, res in sorted(rt_second.items()):
     r, d = res["results"], res["details"]["RTRBM"]
     o = r["ORDER 0"]["mse"]
     rt_s1[h] = d["mse_from_previous_0"] / o
-    s0 = f"{rt_seed0[h]:.2f}" if h in rt_seed0 else "—"
-    if h == N_MEDIUM and not rt_first100:
+    s0 = f"{rt_seed0[h]:.2f}"
+    if h == N_MEDIUM:
         s0 += f" ({rtrbm_400['previous, 0'] / order0_100:.2f})"
     rows.append(f"| {h} | {s0} | {rt_s1[h]:.2f} | {r['RTRBM']['mse'] / o:.1f} | "
                 f"{r['RTRBM']['train_s'] / 60:.0f} |")
 display(Markdown("\n".join(rows)))
 hs1 = sorted(rt_s1)
-rt_gap = max(abs(rt_s1[h] - rt_seed0[h]) for h in hs1 if h in rt_seed0)
+rt_gap = max(abs(rt_s1[h] - rt_seed0[h]) for h in hs1)
 display(Markdown(
-    "On the second seed the RTRBM's readout "
-    + ("falls with width as on the first" if all(rt_s1[a] > rt_s1[b] for a, b in
-                                                 zip(hs1, hs1[1:])) else "does not fall with "
-       "width at every step")
-    + f" ({', '.join(f'{rt_s1[h]:.2f}× with {h}' for h in hs1)}); the two seeds agree to "
+    f"On the second seed the RTRBM's readout falls with width as on the first "
+    f"({', '.join(f'{rt_s1[h]:.2f}× with {h}' for h in hs1)}); the two seeds agree to "
     f"within {rt_gap:.2f} of ORDER 0's error where both were run, and the chains from noise "
-    f"are lost on this seed too. Seed 0's 800 and 1600 are float32 runs; its 400 is "
-    + ("the float32 run, on the first 100 test sequences." if rt_first100 else
-       "a bfloat16 run (in brackets, the float32 run on the first 100 test sequences).")))
+    f"are lost on this seed too. Seed 0's 800 and 1600 are float32 runs; its 400 is a "
+    f"bfloat16 run (in brackets, the float32 run on the first 100 test sequences)."))
 assert all(r["seed"] == 1 for r in rt_second.values())
 assert all(a > b for a, b in zip([rt_s1[h] for h in hs1], [rt_s1[h] for h in hs1[1:]]))
 assert rt_gap < 0.05

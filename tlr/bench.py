@@ -176,7 +176,7 @@ def _profiled_peak_bytes(fn: Callable[[], None]) -> int:
         stack.extend(node.children)
         if node.typed[0] == _EventType.Allocation and node.typed[1].device.type == "cpu":
             allocations.append(node)
-    allocations.sort(key=lambda n: (n.start_time_ns, n.typed[1].id))
+    allocations.sort(key=lambda n: n.start_time_ns)
     inside: dict[int, int] = {}  # address -> bytes of the blocks allocated in the window
     live = peak = 0
     for node in allocations:
