@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "cpu except mnist's paper preset, auto)")
     _add_sweep_parsers(sub)
     an = sub.add_parser("analyze", help="run one of the book's analyses (tlr.analyses)")
-    an.add_argument("which", help="bptt-alignment, balls-chain-starts or balls-quick-sweep")
+    an.add_argument("which", help="bptt-alignment, balls-chain-starts, balls-quick-sweep or "
+                                   "harmoniums-clamped")
     an.add_argument("--seed", type=int, default=0)
     an.add_argument("--json", type=Path, required=True, help="write the results JSON here")
     an.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
