@@ -530,6 +530,8 @@ for name, (resim, poster) in reference.items():
 display(Markdown("MSE in units of $10^{-4}$ rad²\n\n" + "\n".join(rows)))
 assert abs(mse["ORDER 0"] / 12e-4 - 1) < 0.05 and abs(mse["KF-1"] / 5.8e-4 - 1) < 0.1
 assert abs(mse["KF-true"] / 1.47e-4 - 1) < 0.1 and abs(mse["KF-2"] / 1.61e-4 - 1) < 0.1
+# the rounded values the text quotes (ORDER 0 11.9e-4, KF-1 5.9e-4, KF-2 1.5e-4, KF-true 1.4e-4)
+assert [f"{mse[m] * 1e4:.1f}" for m in BASELINES] == ["11.9", "5.9", "1.5", "1.4"]
 
 # %% [markdown]
 # > ORDER 0 and KF-1 agree with the poster to within a few per cent, which suggests the poster
@@ -702,6 +704,11 @@ assert all(a > b for a, b in zip(kf_steady, kf_steady[1:]))        # falls with 
 assert all(a > b for a, b in zip(kf_corr, kf_corr[1:]))            # and so does the correlation
 assert kf_mean[SPRINGS.index(24.0)] < 0.85 * kf_mean[SPRINGS.index(3.0)]
 assert max(v[0] for v in by_spring.values()) < 1.05 * min(v[0] for v in by_spring.values())
+# the values the text quotes, as the table rounds them
+assert [f"{by_spring[k][1] * 1e4:.2f}" for k in (3.0, 24.0)] == ["1.49", "1.14"]
+assert [f"{by_spring[k][3] * 1e4:.2f}" for k in (3.0, 24.0)] == ["1.41", "1.07"]
+assert [f"{by_spring[k][6]:.2f}" for k in (3.0, 24.0)] == ["0.62", "0.33"]
+assert round(by_spring[24.0][5] ** 400) == 7  # the growth of the oscillation over 400 steps
 
 # %% [markdown]
 # A stiffer spring does not make the mass harder to track; KF-true's error *falls*, from about
