@@ -834,29 +834,32 @@ assert port["rEFH"]["mse"] > 0.9 * port["ORDER 0"]["mse"]  # not the poster's ma
 # RTRBM with twice, four and about six times the units (the 2500-unit run, and one 400-unit
 # run, with the bfloat16 chains), a four times larger learning rate for the
 # recurrent weights and biases ($m_0 = 12.5$ in place of 50 in Makin's schedule), and Adam at
-# two learning rates in
-# place of that schedule. The last two columns are the chain-start diagnostics of the section
-# above, on the full test set (for the 400-unit run, see its row "rEFH, CD-5, 16k" in the
-# chain-start table):
+# two learning rates in place of that schedule. Each row gives the updates, the training time
+# (one CPU thread, often beside another run; summed over the processes of a run resumed from
+# its checkpoints), the protocol's error and, relative to ORDER 0, the chain-start diagnostics
+# of the section above on the full test set: 25 steps of the chain started from $y_{t-1}$, and
+# the mean-field readout from $y_{t-1}$, the learned transition without the sampler (the runs
+# of `medium_seed0` did not record them; the chain-start table has them, rows "CD-5, 16k"):
 
 # %%
 levers = {n.removeprefix("balls_levers/"): tlr.results.load(n)
           for n in tlr.results.available("balls_levers/*")}
 lever_runs = {"medium_seed0": saved["medium_seed0"], **levers}
-rows = ["| run | changes | model | MSE per pixel | / ORDER 0 | previous, 25 | previous, 0 |",
-        "|---|---|---|---:|---:|---:|---:|"]
+rows = ["| run | changes | model | updates | train min | MSE per pixel | / ORDER 0 | "
+        "from $y_{t-1}$, 25 steps / ORDER 0 | readout from $y_{t-1}$ / ORDER 0 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|"]
 lever_ratio = {}
 for stem, res in lever_runs.items():
     for name in ("rEFH", "RTRBM"):
         if name not in res["results"]:
             continue
-        d, mse = res["details"][name], res["results"][name]["mse"]
-        lever_ratio[(stem, name)] = mse / order0_med
-        diag = [f"{d[k]:.4f}" if k in d else "—"  # not recorded by the older runs
+        d, r = res["details"][name], res["results"][name]
+        lever_ratio[(stem, name)] = r["mse"] / order0_med
+        diag = [f"{d[k] / order0_med:.2f}" if k in d else "—"  # not recorded by the older runs
                 for k in ("mse_from_previous", "mse_from_previous_0")]
         what = changes(res) if res.get("overrides") else "none (400 hidden units)"
-        rows.append(f"| `{stem}` | {what} | {name} | {mse:.4f} | {mse / order0_med:.2f} "
-                    f"| {' | '.join(diag)} |")
+        rows.append(f"| `{stem}` | {what} | {name} | {d['updates']} | {r['train_s'] / 60:.0f} | "
+                    f"{r['mse']:.4f} | {r['mse'] / order0_med:.2f} | {' | '.join(diag)} |")
 display(Markdown("\n".join(rows)))
 h800 = levers["medium_h800_seed0"]["results"]["rEFH"]["mse"]
 print(f"rEFH with 800 hidden units, 16 000 CD-5 updates: {h800 / order0_med:.2f} x ORDER 0; "
