@@ -1668,6 +1668,18 @@ assert 8 <= min(passes) and max(passes) <= 11 and max(settled) < 0.3e-4
 assert all(3.8 <= round(res["runs"]["rEFH"]["val_mse"][-1] * 1e4, 1) <= 4.2 for res in clamped_runs)
 assert all(res["runs"][m]["train_s"] < 60 for res in clamped_runs for m in res["runs"])
 
+fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
+for res, colour in zip(clamped_runs, ("C0", "C1", "C2"), strict=True):
+    for rule, style in (("rEFH", "-"), ("clamped", "--")):
+        run_ = res["runs"][rule]
+        ax.plot(run_["epochs"], run_["val_mse"], style, color=colour, lw=1.2,
+                label=f"{rule}, seed {res['seed']}")
+ax.axhline(5.8e-4, color="k", ls=":", lw=1, label="poster KF-1")
+ax.set(yscale="log", xlabel="epoch (40 × 1000 online updates each)",
+       ylabel="validation MSE (rad²)")
+ax.legend(frameon=False, fontsize=7, ncol=2)
+plt.show()
+
 # %% [markdown]
 # Seed 0's rEFH is the run of the chapter, to the last digit. After epoch 12 the clamped model
 # changes by less than 0.3e-4, at the error of the best first-order filter; the rEFH, with the
