@@ -190,11 +190,11 @@ def harmoniums_clamped(seed: int = 0, n_hidden: int = 120, n_epochs: int = 30,
                        log: Callable[[str], None] = print) -> dict:
     """The chapter "Harmoniums"'s small rEFH (``n_hidden`` units, CD-1, ``n_epochs`` epochs of
     40 x 1000 fresh trajectories, one online update per step, Adam at lr 1e-3 divided by 1.1
-    per epoch) and the same network with $u_{t-1}$ clamped in the negative phase
+    per epoch) and the same network with u_{t-1} clamped in the negative phase
     (``TRBM.update`` on windows of one step, which hands on the positive phase's means as the
     rEFH does), from the same initial weights and on the same data. Validation MSE after every
     epoch on the chapter's validation set (the quick PPC preset's, seed 0, for every ``seed``).
-    Seed 0's rEFH is the chapter's own run. About 40 s per model on one CPU thread."""
+    Seed 0's rEFH is the chapter's own run. About 20 s per model on one CPU thread."""
     prov = provenance("cpu", dt.datetime.now(dt.timezone.utc))
     ppc = PPCConfig()
     val = P.val_data(P.PRESETS["quick"], 0)
