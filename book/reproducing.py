@@ -654,6 +654,30 @@ display(Markdown("\n".join(rows) + f"\n\nOne seed of Table 1, every model: "
 # Runs are independent, so `--jobs N` divides the wall time by up to `N` on `N` cores, and a
 # SLURM array by the number of nodes it gets.
 #
+# ### Runs longer than a sitting
+#
+# A Table 2 run takes hours on one core, often more than a machine stays up. With
+# `--checkpoint-dir DIR`, `run` saves each model's training state (weights, optimiser, epoch,
+# random streams) after every epoch, and the same command, run again, resumes from the last
+# checkpoint. A resumed run ends with the numbers of an uninterrupted one, to the bit (the
+# library's tests check this on both kinds of training loop), so a run can be stopped at any
+# time and loses at most one epoch. The JSON records where a model was resumed
+# (`details[MODEL]["resumed_at_epoch"]`), and its `train_s` sums the training time of all its
+# processes. Among the saved runs:
+
+# %%
+resumed = []
+for name in results.available():
+    run_ = results.load(name)
+    for model, d in (run_.get("details") or {}).items():
+        if isinstance(d, dict) and d.get("resumed_at_epoch"):
+            resumed.append(f"| `{name}` | {model} | {d['updates']} | "
+                           f"{', '.join(map(str, d['resumed_at_epoch']))} |")
+display(Markdown("| run | model | updates | resumed at epochs |\n|---|---|---:|---|\n"
+                 + "\n".join(resumed)))
+assert any(row.startswith("| `balls/paper_refh") for row in resumed)
+
+# %% [markdown]
 # ### And on a GPU?
 #
 # `make reproduce` passes `--device auto`, so on a machine with a GPU every model trains
@@ -764,6 +788,8 @@ assert 40 < gflop < 45 and est["models"]["balls/rEFH"]["ops_launching"] > 1000
 # - `python -m tlr summarize` turns a folder of runs into per-model means, standard
 #   deviations and 95 % $t$-intervals; with few seeds the interval is wide by construction.
 # - Compare models over the same seeds with a paired interval, not by overlapping intervals.
+# - A run of hours takes `--checkpoint-dir`: stopped at any time, the same command resumes it,
+#   and it ends with the numbers of an uninterrupted run.
 # - The poster's Table 1 is cheap enough to rerun on a CPU; Table 2 costs hours per seed. On a
 #   GPU these small models are bound by the cost of issuing operators, not by arithmetic.
 #   Measured on an H200, a bouncing-ball harmonium update takes 16–20 ms eagerly and 3.5–6 ms
