@@ -194,6 +194,7 @@ for row in small_summary["experiments"]["ppc"]:
     assert math.isclose(mean, row["mean"]) and math.isclose(lo, row["ci95"][0])
     assert math.isclose(hi, row["ci95"][1])
 print("interval() equals summarize()'s on every row")
+assert (f"{t_quantile(1):.1f}", f"{t_quantile(4):.2f}") == ("12.7", "2.78")  # quoted above
 
 # %% [markdown]
 # ## Table 1 over every saved seed
