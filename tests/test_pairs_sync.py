@@ -4,6 +4,7 @@
 Fix a failure with `make sync` (after editing book/NAME.py) and re-execute the notebook.
 """
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -99,6 +100,20 @@ def test_ipynb_has_committed_outputs(ipynb: Path):
         f"{ipynb.name}: code cells {unrun} were never executed; "
         f"run `jupyter execute --inplace {ipynb.relative_to(ROOT)}`"
     )
+
+
+def test_scorecard_lists_every_saved_run():
+    """The scorecard lists every saved run: re-executed whenever a result file is added."""
+    from tlr import results
+
+    nb = jupytext.read(BOOK / "scorecard.ipynb")
+    text = "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                     for c in nb.cells for o in c.get("outputs", []))
+    shown = re.findall(r"(\d+) saved runs \(tlr\.results\)", text)
+    assert len(shown) == 1, "the scorecard prints its count of saved runs once"
+    assert int(shown[0]) == len(results.available()), (
+        f"book/scorecard.ipynb was executed with {shown[0]} saved runs, results/ has "
+        f"{len(results.available())}: re-execute it (jupyter execute --inplace) and sync the pair")
 
 
 def test_toc_root_exists():
