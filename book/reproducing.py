@@ -679,6 +679,34 @@ display(Markdown("| run | model | updates | resumed at epochs |\n|---|---|---:|-
 assert any(row.startswith("| `balls/paper_refh") for row in resumed)
 
 # %% [markdown]
+# A run left to train in the background (`nohup python -m tlr run ... --checkpoint-dir DIR &`)
+# prints nothing until it ends. `python -m tlr progress DIR` reads its checkpoints instead. It
+# prints one row per model:
+#
+# - the epochs done, out of the run's total;
+# - the updates, and the training time so far;
+# - the time per epoch since the last validation point, and the time left at that pace;
+# - the last validation points.
+#
+# Here the quick preset's rEFH trains in a second process while we look:
+
+# %%
+with tempfile.TemporaryDirectory() as ckpt_dir:
+    job = subprocess.Popen([sys.executable, "-m", "tlr", "run", "ppc", "--models", "rEFH",
+                            "--checkpoint-dir", ckpt_dir], stdout=subprocess.DEVNULL)
+    ckpt_file = Path(ckpt_dir) / "ppc_quick_seed0_rEFH.pt"
+    seen = 0
+    while job.poll() is None and seen < 7:  # wait for a few epochs past the first validation
+        time.sleep(0.5)
+        seen = torch.load(ckpt_file, weights_only=False)["epoch"] if ckpt_file.exists() else 0
+    progress_cmd = [sys.executable, "-m", "tlr", "progress", ckpt_dir]
+    during = subprocess.run(progress_cmd, capture_output=True, text=True, check=True).stdout
+    assert job.wait(timeout=300) == 0
+    after = subprocess.run(progress_cmd, capture_output=True, text=True, check=True).stdout
+print("while it trains:\n" + during + "\nafter it ends:\n" + after)
+assert after.splitlines()[1].split()[1] == "20/20"
+
+# %% [markdown]
 # ### And on a GPU?
 #
 # `make reproduce` passes `--device auto`, so on a machine with a GPU every model trains
@@ -790,7 +818,8 @@ assert 40 < gflop < 45 and est["models"]["balls/rEFH"]["ops_launching"] > 1000
 #   deviations and 95 % $t$-intervals; with few seeds the interval is wide by construction.
 # - Compare models over the same seeds with a paired interval, not by overlapping intervals.
 # - A run of hours takes `--checkpoint-dir`: stopped at any time, the same command resumes it,
-#   and it ends with the numbers of an uninterrupted run.
+#   and it ends with the numbers of an uninterrupted run; `python -m tlr progress DIR` tells
+#   how far it has come and how long it has left.
 # - The poster's Table 1 is cheap enough to rerun on a CPU; Table 2 costs hours per seed. On a
 #   GPU these small models are bound by the cost of issuing operators, not by arithmetic.
 #   Measured on an H200, a bouncing-ball harmonium update takes 16–20 ms eagerly and 3.5–6 ms

@@ -296,3 +296,41 @@ def test_cuda_without_cuda_is_a_usage_error(capsys):
     assert "device 'cuda' requested but CUDA is not available" in err
     # "auto" falls back to the CPU
     assert main(["run", "ppc", "--models", "ORDER 0", *SMALL, "--device", "auto"]) == 0
+
+
+def test_progress_of_checkpointed_runs(tmp_path, capsys):
+    """``run --checkpoint-dir`` then ``progress DIR``: one row per model, its epochs of the
+    run's total, its updates and validation points."""
+    ck = tmp_path / "ck"
+    _run_json(tmp_path, "--models", "rEFH,TRBM", *SMALL, "--set", "refh.n_epochs=2",
+              "--set", "refh.n_traj=4", "--set", "trbm.n_epochs=2", "--set", "trbm.n_traj=10",
+              "--checkpoint-dir", str(ck))
+    capsys.readouterr()
+    assert main(["progress", str(ck)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["checkpoint", "epoch", "updates", "trained", "per", "epoch",
+                                "left", "validation"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert sorted(rows) == ["ppc_quick_seed0_TRBM.pt", "ppc_quick_seed0_rEFH.pt"]
+    assert all(r[1] == "2/2" and r[7:9] == ["0", "s"] for r in rows.values())  # done: none left
+    assert rows["ppc_quick_seed0_TRBM.pt"][-2] == "2:"  # the last validation point: the last epoch
+
+
+def test_progress_durations():
+    from tlr.cli import _duration
+
+    assert [_duration(s) for s in (None, 6.7, 89, 90, 599, 600, 5399, 5400, 40_000)] == [
+        "?", "7 s", "89 s", "1.5 min", "10.0 min", "10 min", "90 min", "1.5 h", "11.1 h"]
+
+
+@pytest.mark.parametrize("args, match", [
+    (["progress", "{tmp}/missing"], "no such checkpoint or folder"),
+    (["progress", "{tmp}/empty"], "no checkpoint (*.pt) in the folder"),
+    (["progress", "{tmp}/bad.pt"], "is not a checkpoint written by tlr.train.fit"),
+    (["progress", "{tmp}/bad.pt", "--epochs", "0"], "--epochs must be >= 1, got 0"),
+])
+def test_progress_bad_paths(tmp_path, capsys, args, match):
+    (tmp_path / "bad.pt").write_text("not torch")
+    (tmp_path / "empty").mkdir()
+    code, err = _exit_code([a.format(tmp=tmp_path) for a in args], capsys)
+    assert code == 2 and match in err

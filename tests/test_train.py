@@ -14,6 +14,7 @@ from tlr.models.rvae import RVAE, RVAEConfig
 from tlr.models.trbm import TRBMConfig
 from tlr.train import (
     OptimConfig,
+    checkpoint_progress,
     fit,
     load_checkpoint,
     make_optimizer,
@@ -62,6 +63,31 @@ def test_resumed_sequence_run_equals_uninterrupted(tmp_path):
     resumed = run(3, tmp_path / "r.pt")
     for a, b in zip(ref.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_checkpoint_progress_reads_a_run_in_flight(tmp_path):
+    ck = tmp_path / "refh.pt"
+    _, hist = _refh_run(2, checkpoint=ck)
+    p = checkpoint_progress(ck)
+    assert (p["model"], p["epoch"], p["n_epochs"], p["updates"]) == ("rEFH", 2, 2, 2 * 60)
+    assert p["validation"] == list(zip(hist.epochs, hist.metric, strict=True))
+    assert p["train_s"] == hist.elapsed and p["left_s"] == 0.0
+    # the pace is the time since the last validation point before the checkpoint's epoch
+    assert p["s_per_epoch"] == pytest.approx(hist.elapsed - hist.seconds[0])
+    # a checkpoint from before ``n_epochs`` was saved: the caller's count, else unknown
+    raw = torch.load(ck, weights_only=False)
+    del raw["n_epochs"]
+    torch.save(raw, tmp_path / "old.pt")
+    assert checkpoint_progress(tmp_path / "old.pt")["left_s"] is None
+    five = checkpoint_progress(tmp_path / "old.pt", n_epochs=5)
+    assert five["n_epochs"] == 5 and five["left_s"] == pytest.approx(3 * p["s_per_epoch"])
+    with pytest.raises(ValueError, match="2 epochs are done, more than n_epochs=1"):
+        checkpoint_progress(tmp_path / "old.pt", n_epochs=1)
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        checkpoint_progress(tmp_path / "missing.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a checkpoint written by tlr.train.fit"):
+        checkpoint_progress(tmp_path / "other.pt")
 
 
 def test_checkpoint_of_another_model_is_refused(tmp_path):

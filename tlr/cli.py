@@ -15,6 +15,9 @@ scores models, prints a table (model, MSE, train seconds) and writes the results
 one ``run`` per model, seed and setting, through submitit (:mod:`tlr.sweep`);
 ``python -m tlr summarize DIR`` tabulates the runs found (mean, sd, 95% t-interval over seeds).
 
+``python -m tlr progress DIR`` reports how far the runs checkpointed under DIR have come
+(epoch, updates, training hours, the validation curve, hours left) while they train.
+
 ``python -m tlr analyze NAME --json PATH`` runs one of the book's analyses
 (:mod:`tlr.analyses`).
 
@@ -44,7 +47,7 @@ from tlr.experiments.common import apply_overrides, resolve_device
 from tlr.provenance import provenance
 from tlr.rng import torch_threads
 
-__all__ = ["main", "format_table", "run_json", "resolve_run", "UsageError"]
+__all__ = ["main", "format_table", "format_progress", "run_json", "resolve_run", "UsageError"]
 
 
 def format_table(results: dict[str, dict]) -> str:
@@ -53,6 +56,27 @@ def format_table(results: dict[str, dict]) -> str:
     lines = [f"{'model':<{width}}  {'MSE':>10}  {'train s':>8}"]
     lines += [f"{m:<{width}}  {r['mse']:>10.3e}  {r['train_s']:>8.1f}" for m, r in results.items()]
     return "\n".join(lines)
+
+
+def _duration(s: float | None) -> str:
+    if s is None:
+        return "?"
+    if s < 90:
+        return f"{s:.0f} s"
+    return f"{s / 60:.{1 if s < 600 else 0}f} min" if s < 5400 else f"{s / 3600:.1f} h"
+
+
+def format_progress(rows: Sequence[Mapping]) -> str:
+    """A plain-text table of :func:`tlr.train.checkpoint_progress` rows, one per checkpoint."""
+    head = ("checkpoint", "epoch", "updates", "trained", "per epoch", "left", "validation")
+    lines = [(Path(r["path"]).name, f"{r['epoch']}/{r['n_epochs'] or '?'}", f"{r['updates']:,}",
+              _duration(r["train_s"]), _duration(r["s_per_epoch"]), _duration(r["left_s"]),
+              ", ".join(f"{e}: {m:.4g}" for e, m in r["validation"][-3:]) or "-")
+             for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *lines, strict=True)]
+    return "\n".join("  ".join(x.ljust(w) if i in (0, 6) else x.rjust(w)
+                               for i, (x, w) in enumerate(zip(line, widths, strict=True))).rstrip()
+                     for line in (head, *lines))
 
 
 class UsageError(ValueError):
@@ -166,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where models, data and sampling live (default: the preset's, "
                           "cpu except mnist's paper preset, auto)")
     _add_sweep_parsers(sub)
+    pr = sub.add_parser("progress", help="how far checkpointed runs have come (epoch, hours "
+                                         "trained and left, validation curve)")
+    pr.add_argument("paths", nargs="+", type=Path,
+                    help="checkpoint files, or folders (their *.pt files), e.g. a run's "
+                         "--checkpoint-dir")
+    pr.add_argument("--epochs", type=int, default=None,
+                    help="the run's number of epochs, for checkpoints that do not record it")
     an = sub.add_parser("analyze", help="run one of the book's analyses (tlr.analyses)")
     an.add_argument("which", help="bptt-alignment, balls-chain-starts, balls-quick-sweep or "
                                    "harmoniums-clamped")
@@ -300,9 +331,35 @@ def _main_analyze(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     return 0
 
 
+def _main_progress(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tlr.train import checkpoint_progress
+
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be >= 1, got {args.epochs}")
+    files = []
+    for path in args.paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.pt"))
+            if not found:
+                parser.error(f"no checkpoint (*.pt) in the folder {path}")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            parser.error(f"no such checkpoint or folder: {path}")
+    try:
+        rows = [checkpoint_progress(f, args.epochs) for f in files]
+    except ValueError as e:
+        parser.error(str(e))
+    print(format_progress(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "progress":
+        return _main_progress(parser, args)
     if args.command == "bench":
         return _main_bench(parser, args)
     if args.command == "analyze":

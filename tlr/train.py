@@ -34,7 +34,7 @@ from torch import nn
 from tlr.models.base import check_int
 
 __all__ = ["OptimConfig", "make_optimizer", "set_schedule", "History", "fit",
-           "save_checkpoint", "load_checkpoint"]
+           "save_checkpoint", "load_checkpoint", "checkpoint_progress"]
 
 
 @dataclass(frozen=True)
@@ -128,8 +128,10 @@ def _diverged(epoch: int, step: int):
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, opt: torch.optim.Optimizer,
-                    generator: torch.Generator, epoch: int, history: History) -> None:
-    """Save model (+ its config), optimiser, RNG state and progress after ``epoch``."""
+                    generator: torch.Generator, epoch: int, history: History,
+                    n_epochs: int | None = None) -> None:
+    """Save model (+ its config), optimiser, RNG state and progress after ``epoch``
+    (of ``n_epochs``, kept for :func:`checkpoint_progress`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -138,7 +140,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, opt: torch.optim.Optimiz
     torch.save({"model": model.state_dict(), "config": asdict(model.config),
                 "model_name": model.name, "registry_name": registry_name(model),
                 "optimizer": opt.state_dict(),
-                "rng": generator.get_state(), "epoch": epoch, "history": asdict(history)}, tmp)
+                "rng": generator.get_state(), "epoch": epoch, "n_epochs": n_epochs,
+                "history": asdict(history)}, tmp)
     tmp.replace(path)
 
 
@@ -158,6 +161,41 @@ def load_checkpoint(path: str | Path, model: nn.Module, opt: torch.optim.Optimiz
     if not history.elapsed and history.seconds:  # checkpoints written before `elapsed` existed
         history.elapsed = history.seconds[-1]
     return ck["epoch"], history
+
+
+def checkpoint_progress(path: str | Path, n_epochs: int | None = None) -> dict:
+    """How far the run behind a checkpoint has come, without building its model.
+
+    Returns ``model``, ``epoch`` (done), ``n_epochs`` (the checkpoint's; ``n_epochs`` is used
+    when it records none, as checkpoints written before it existed do), ``updates``,
+    ``train_s`` (summed over resumed processes), ``resumed_at``, ``validation`` (a list of
+    ``(epoch, metric)``), ``s_per_epoch`` (the pace since the last validation point before
+    ``epoch``, else the mean over the run) and ``left_s`` (``s_per_epoch`` times the epochs
+    left; None when ``n_epochs`` is unknown).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ck = torch.load(path, weights_only=False, map_location="cpu")
+        epoch, h = ck["epoch"], ck["history"]
+    except Exception as e:  # not a torch file, or a torch file of something else
+        raise ValueError(f"{path} is not a checkpoint written by tlr.train.fit: {e!r}") from None
+    total = ck.get("n_epochs") or n_epochs
+    if total is not None:
+        check_int("n_epochs", total)
+        if total < epoch:
+            raise ValueError(f"{path}: {epoch} epochs are done, more than n_epochs={total}")
+    elapsed = h["elapsed"] or (h["seconds"][-1] if h["seconds"] else 0.0)
+    before = [(e, s) for e, s in zip(h["epochs"], h["seconds"], strict=True) if e < epoch]
+    e0, s0 = before[-1] if before else (0, 0.0)
+    pace = (elapsed - s0) / (epoch - e0) if epoch > e0 else None
+    return {"path": str(path), "model": ck.get("model_name"), "epoch": epoch,
+            "n_epochs": total, "updates": h["updates"], "train_s": elapsed,
+            "resumed_at": list(h["resumed_at"]),
+            "validation": list(zip(h["epochs"], h["metric"], strict=True)),
+            "s_per_epoch": pace,
+            "left_s": None if total is None or pace is None else pace * (total - epoch)}
 
 
 def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
@@ -253,7 +291,7 @@ def fit(model: nn.Module, data: Callable[[int], torch.Tensor], n_epochs: int,
             history.seconds.append(time.perf_counter() - t_start)
             bar.set_postfix(metric=f"{history.metric[-1]:.3g}")
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, opt, generator, epoch, history)
+            save_checkpoint(checkpoint, model, opt, generator, epoch, history, n_epochs)
     if pool is not None:
         pool.shutdown()
     return history
