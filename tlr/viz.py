@@ -140,13 +140,13 @@ def plot_binned_variance(
     total, emp_var, counts = _np(total), _np(emp_var), _np(counts)
     n = np.linspace(total.min(), total.max(), 200)
     fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
-    ax.plot(n, sigma2 / n, "k", lw=1, label=r"$\sigma_{\mathrm{tc}}^2 \,/\, n$")
+    ax.plot(n, sigma2 / n, "k", lw=1, label=r"$\sigma_{\mathrm{tc}}^2 \,/\, \Sigma_i\, y_t^i$")
     sem = emp_var * np.sqrt(2 / np.maximum(counts - 1, 1))  # s.e. of a variance (Gaussian)
     ax.errorbar(total, emp_var, yerr=sem, fmt="o", ms=3, color="C3",
                 label=r"measured mean $(\bar s_t - s_t)^2$")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(r"total spike count $n = \Sigma_i\, y_t^i$")
+    ax.set_xlabel(r"total spike count $\Sigma_i\, y_t^i$")
     ax.set_ylabel("error variance (rad$^2$)")
     ax.legend(fontsize=8)
     return fig

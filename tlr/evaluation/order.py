@@ -14,7 +14,17 @@ import torch
 from tlr.evaluation.ppc import wrap_error
 from tlr.evaluation.readout import fit_linear_readout
 
-__all__ = ["r_squared", "velocity_r2", "lag_steps", "withhold", "gap_slope"]
+__all__ = ["r_squared", "velocity_r2", "lag_steps", "withhold", "gap_slope", "gap_fraction"]
+
+
+def gap_fraction(mse: float, mse_kf1: float, mse_kf2: float) -> float:
+    """f: the fraction of the gap from KF-1 (first order) to KF-2 (second order) that a test
+    MSE closes, (MSE_KF-1 - MSE) / (MSE_KF-1 - MSE_KF-2), all on the same test set. 0 at KF-1's
+    error, 1 at KF-2's; the scorecard calls a model second order if f >= 1/2 in every seed."""
+    if not mse_kf1 > mse_kf2:
+        raise ValueError(f"gap_fraction needs KF-1's MSE above KF-2's, got {mse_kf1} and "
+                         f"{mse_kf2}")
+    return (mse_kf1 - mse) / (mse_kf1 - mse_kf2)
 
 
 def r_squared(pred: torch.Tensor, target: torch.Tensor) -> float:
