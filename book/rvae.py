@@ -31,7 +31,9 @@
 # question of {doc}`refh_dynamics` (which order of dynamics did each learn?), and compares the
 # rVAE with its BPTT twin, the rVAE-BPTT. Finally it prices the KL term below 1, the
 # rVAE-β, and reads saved paper-scale runs in which the rVAE's state carries a velocity in
-# some seeds, while its error stays far from a fitted second-order filter's.
+# some seeds, while its error stays far from a fitted second-order filter's. Two further
+# experiments probe that velocity: scoring $u_{t-1}$ as the uncertain data it is, and *free
+# bits*, which make a latent's first nat free instead of discounting every nat.
 #
 # **What you will learn**
 #
@@ -39,7 +41,8 @@
 #   $(u_{t-1}, y_t)$, summed over time, written in the page and checked against `tlr`;
 # - why detaching $u_{t-1}$ drops exactly the through-time part of the gradient, checked by
 #   turning the detach off and recovering the rVAE-BPTT's gradient;
-# - why late fusion matches the form of the exact posterior;
+# - what late fusion is (a $y$-only encoder, then a small network on $[h_t; u_{t-1}]$), and why
+#   it is an inductive bias suggested by the exact posterior rather than its exact form;
 # - how to tell a first-order from a second-order filter with a velocity probe and a lag, and
 #   how much of a learned filter's advantage over KF-1 a gain-aware first-order Kalman filter
 #   explains;
@@ -51,7 +54,11 @@
 #   likelihood bound) and to the information budget, and how far a warmed-up $\beta$ takes the
 #   rVAE towards second-order dynamics, seed by seed;
 # - how a few initialisations, one kept on a validation score, change the seed-by-seed outcome,
-#   and where a validation score picks the wrong one.
+#   and where a validation score picks the wrong one;
+# - what scoring $u_{t-1}$ as uncertain data (the expected $u$-term under the previous
+#   posterior) does to the rVAE-β's velocity, and what that test cannot tell apart;
+# - what free bits change in the price of a memory, and how far they take the rVAE at
+#   $\beta = 1$, with one and with three initialisations per seed.
 #
 # **Prerequisites.** {doc}`The LTI system <lti_ppc>` (the data, KF-1, KF-2, KF-true and the
 # centre-of-mass readout), {doc}`Harmoniums <harmoniums>` (the rEFH and its local rule),
@@ -99,6 +106,7 @@ from tlr.provenance import short_command, short_commit
 import tlr.results
 from tlr.diagrams import draw_model
 from tlr.evaluation import torus_mse, wrap_error
+from tlr.evaluation.order import gap_fraction as order_gap_fraction
 from tlr.evaluation.order import gap_slope, lag_steps, velocity_r2, withhold
 from tlr.evaluation.readout import com_readout
 from tlr.experiments.common import checkpoint_path
@@ -171,8 +179,8 @@ plt.show()
 # ### The loss, written out
 #
 # With the choices of this book for spike counts (a Poisson $\hat p(y_t \mid x_t)$ with log-rates
-# $\eta(x_t)$, counts entering the encoder as $\log(1 + y_t)$; see the table further down), the
-# three terms of $\ell_t$ are, with $j$ indexing the latent dimensions,
+# $\eta(x_t)$, counts entering the encoder as $\log(1 + y_t)$; both are in the table of choices
+# further down), the three terms of $\ell_t$ are, with $j$ indexing the latent dimensions,
 #
 # $$
 # \mathrm{KL} = \tfrac12 \sum_j \big(\nu_t^{j\,2} + \Upsilon_t^{jj} - \log \Upsilon_t^{jj} - 1\big),
@@ -182,8 +190,9 @@ plt.show()
 #
 # and $-\log \hat p(u_{t-1} \mid x_t)$, a Gaussian log-density whose mean and covariance the
 # $u$-decoder outputs (`model.u_dist(x)`). The recognition model encodes $y_t$ alone first,
-# $h_t = \operatorname{enc}(y_t)$, and only its last layer sees $u_{t-1}$ (late fusion, explained
-# below). In code:
+# $h_t = \operatorname{enc}(y_t)$; a small fusion head, a network with one hidden layer, then
+# maps $[h_t; u_{t-1}]$ to $\nu_t$ and $\log \operatorname{diag} \Upsilon_t$ (late fusion,
+# explained below). In code:
 
 # %%
 def rvae_step_terms(model: RVAE, y_t, u_prev, eps):
@@ -220,8 +229,9 @@ def rvae_window_loss(model: RVAE, y, u0, eps, detach: bool = True):
 # %% [markdown]
 # The library's `RVAE.sequence_loss` computes the same number differently: it runs the filter
 # first without a graph and then scores all steps in one batched pass. We check the page's
-# loss against it on an untrained rVAE and eight steps of data, with the same noise: `window`
-# draws it in one call, `(T, B, n_x)` standard normals from the generator it is given.
+# loss against it on an untrained rVAE and eight steps of data, with the same noise: the library
+# draws all of it in one call, `(T, B, n_x)` standard normals from the generator it is given, so
+# the page draws the same tensor from a generator with the same seed.
 
 # %%
 model = RVAE(RVAEConfig(n_obs=ppc.n_neurons), generator=make_generator(SEED, "book/rvae/init"))
@@ -321,28 +331,35 @@ print(f"cosine(local, BPTT) on this window: encoder {cos_enc:.3f}, decoders {cos
 #
 # The rEFH's posterior has this form, $\sigma(W_u u_{t-1} + W_y y_t + b_x)$. The poster
 # "concatenates $U_{t-1}$ with $Y_t$ only after encoding" ({ref}`Sources §7.1 <sources-7-1>`):
-# $y_t$ passes through its own encoder trunk, $h_t = \operatorname{enc}(y_t)$, and only the
-# final layer sees $[h_t; u_{t-1}]$. The trunk can then only summarise the evidence of $y_t$, as
-# the exact posterior's $\log \hat p(y_t \mid x_t)$ term does, and cannot model interactions
-# between $u_{t-1}$ and $y_t$ that the generative model rules out. A practical bonus: the trunk
+# $y_t$ passes through its own encoder trunk, $h_t = \operatorname{enc}(y_t)$, which never sees
+# $u_{t-1}$, and a fusion head maps $[h_t; u_{t-1}]$ to $\nu_t$ and
+# $\log \operatorname{diag} \Upsilon_t$. In `tlr` the head (`RVAE.rec_head`) is a network with
+# one hidden layer: linear, ELU, linear, where an ELU is an exponential linear unit of
+# Clevert et al. (2016). It is nonlinear in $[h_t; u_{t-1}]$, so it can model interactions
+# between $u_{t-1}$ and $y_t$, and the Gaussian it outputs need not have the additive form above.
+# Late fusion is an inductive bias, not that form. The trunk summarises $y_t$ into $h_t$ before
+# $y_t$ meets $u_{t-1}$, as the exact posterior's $\log \hat p(y_t \mid x_t)$ term summarises
+# the evidence of $y_t$ alone. Interactions must then pass through $h_t$ and the head's one
+# hidden layer: late fusion limits them but does not remove them. A practical bonus: the trunk
 # does not depend on $u_{t-1}$, so at test time it runs on all steps at once and only the small
-# fusion layer is recurrent (`RVAE.filter`).
+# fusion head is recurrent (`RVAE.filter`).
 
 # %% [markdown]
 # ### What the poster leaves open, and what `tlr` chooses
 #
 # The poster gives no sizes, no $\sigma$'s, no likelihood for spike counts and no training
-# schedule ({ref}`Sources §7.2 <sources-7-2>`). The defaults of `RVAEConfig` and of the PPC
-# presets come from a search on a validation set of 200 trajectories (seed 0):
+# schedule ({ref}`Sources §7.2 <sources-7-2>`). The defaults of `RVAEConfig` and of the presets
+# of the probabilistic population code (PPC) experiment, and why:
 #
 # | choice | poster | `tlr` | why |
 # |---|---|---|---|
 # | $\hat p(y_t \mid x_t)$ | Gaussian | Poisson, rate $e^{\eta(x_t)}$ | spike counts; the rEFH's choice |
-# | size of $x_t$ ($n_x$) | — | 2 | a position on a ring; 3 or 4 did no better |
+# | encoder input | — | $\log(1 + y_t)$ | a fixed, invertible squashing of the counts' scale |
+# | size of $x_t$ ($n_x$) | — | 2 | a position on a ring |
 # | $\Sigma_u$ | $\sigma_x^2 I$, fixed | full $\Sigma_u(x_t)$, learned | see below |
 # | $u_t$ | — | the posterior mean $\nu_t$ | as the rEFH's hidden means ({ref}`Sources §7.3 <sources-7-3>`) |
 # | $u_0$ | — | the fixed point of $\nu = \nu(y_1, \nu)$ | in a VAE's latent space 0 is a definite state |
-# | networks | — | one hidden layer of 128 ELUs per map | deeper did not help |
+# | networks | — | one hidden layer of 128 ELUs per map | small inputs and outputs (15 counts, 2 latents) |
 # | training | Adam, $10^{-4}$ | Adam $10^{-3}$, decayed, windows of 10 steps | $10^{-4}$ is very slow |
 #
 # > **$\Sigma_u$ decides whether the rVAE works at all.** With a small fixed $\sigma_u$, copying
@@ -352,13 +369,11 @@ print(f"cosine(local, BPTT) on this window: encoder {cos_enc:.3f}, decoders {cos
 # > two latents, and the posterior mean then also scatters *across* the ring (a direction the
 # > $y$-decoder ignores); with one $\sigma$ per axis that scatter swamps the precise along-ring
 # > part of $u_{t-1}$, so the $u$-decoder outputs a full covariance $\Sigma_u(x_t)$
-# > (`learn_sigma="cond"`). A multinomial likelihood (only the shape of the population
-# > response), sampled $u_t$, 1, 3 or 4 latents, two hidden layers of 256 units, windows of 1,
-# > 2, 10 or 20 steps, learning rates up to $3\times10^{-3}$ and 80 to 350 epochs all did no
-# > better on the validation set.
+# > (`learn_sigma="cond"`).
 
 # %%
 print(RVAEConfig())
+assert (RVAEConfig().n_obs, RVAEConfig().n_latent, RVAEConfig().n_units) == (15, 2, 128)  # table
 print(quick.vae)  # the beta_* fields and restarts belong to the rVAE-β of the last sections
 
 # %% [markdown]
@@ -551,9 +566,9 @@ plt.show()
 # KF-1 assumes the same observation noise at every step, but the population's gain $g_t$ varies
 # from step to step, and the total spike count tells how reliable each step's centre of mass is
 # ({ref}`Sources §2.5 <sources-2-5>`). A filter of the *same order* as KF-1 that knows this,
-# KF-1's dynamics with KF-true's per-step noise $R_t = \sigma_{\text{tc}}^2/\sum_i y_t^i$ and its
-# process noise $Q$ re-tuned on the training set (`run_kf(..., gain_aware=True)`), shows how much
-# that alone is worth:
+# KF-1's dynamics with KF-true's per-step noise $R_t = \sigma_{\text{tc}}^2/\sum_i y_t^i$
+# (`run_kf(..., gain_aware=True)`), shows how much that alone is worth. Its process noise $Q$ is
+# chosen on the training set from a grid around KF-1's:
 
 # %%
 q_grid = (kf1.params.Q[0, 0].item() * torch.logspace(-1, 1.5, 11)).tolist()
@@ -567,18 +582,21 @@ def kf1_gain_aware(q: float, y: torch.Tensor) -> torch.Tensor:
 train_mse = [torus_mse(kf1_gain_aware(q, train.y), train.position, ppc.period) for q in q_grid]
 q_best = q_grid[min(range(len(q_grid)), key=train_mse.__getitem__)]
 mse["KF-1 + R_t"] = torus_mse(kf1_gain_aware(q_best, test.y), test.position, ppc.period)
+q_same = math.isclose(q_best, kf1.params.Q[0, 0].item(), rel_tol=1e-6)
 print(f"KF-1: Q = {kf1.params.Q[0, 0].item():.2e}; gain-aware KF-1: Q = {q_best:.2e} "
-      f"(best of {len(q_grid)} on the training set)")
+      f"(best of {len(q_grid)} on the training set" + (": KF-1's own)" if q_same else ")"))
 display(Markdown("\n".join(["| filter | order | test MSE ($10^{-4}$ rad², live) |",
                             "|---|---:|---:|"] + [
     f"| {n} | {o} | {fmt(mse[n])} |" for n, o in
     (("KF-1", 1), ("KF-1 + R_t", 1), ("rVAE", 1), ("TVAE", 1), ("KF-true", 2))])))
 assert mse["KF-1 + R_t"] < min(mse["rVAE"], mse["TVAE"]) * 1.02
+assert q_same                      # the text below: the grid keeps KF-1's own Q
 
 # %% [markdown]
-# The gain-aware first-order filter is at least as good as either VAE: their whole advantage
-# over KF-1 lies within what a first-order filter gains from weighting each step by its spike
-# count, and none of it needs dynamics. The TVAE's learned prior $\hat p(x_t \mid u_{t-1})$ *is*
+# The grid keeps KF-1's own $Q$, so the gain-aware filter differs from KF-1 only in its per-step
+# $R_t$. It is at least as good as either VAE: their whole advantage over KF-1 lies within what
+# a first-order filter gains from weighting each step by its spike count, and none of it needs
+# dynamics. The TVAE's learned prior $\hat p(x_t \mid u_{t-1})$ *is*
 # a first-order transition model, which is all either of them learned, and it gets it without
 # having to reconstruct $u_{t-1}$ through a noisy decoder.
 
@@ -626,15 +644,13 @@ assert nats_velocity < 0.01 * terms["kl"] and step < math.sqrt(mse["rVAE"])
 # hundredths of a nat per step or less: under a hundredth of the KL term the model pays every
 # step. The motion in one step is smaller than the filter's own error, so $u_{t-1}$ is mostly
 # noise around the current position, and the objective offers a velocity almost nothing. With
-# a two-dimensional latent there is also no spare dimension for it, and more latents (3 or 4)
-# did not lower the validation error in the search above.
+# a two-dimensional latent there is also no spare dimension for it.
 #
 # > Compare the rEFH. Its $u_{t-1}$ is 240 hidden-unit probabilities, not a two-number
 # > position estimate, and reconstructing it rewards $x_t$ for everything the previous state
 # > knew, including how it was moving; and its prior has no KL price per unit of information.
 # > That asymmetry, rather than the local rule, is the best account we have of why one learned
-# > second-order dynamics and the other did not; none of the settings of the validation search
-# > beat the first-order filters on validation error. {ref}`A later section <rvae-second-order>`
+# > second-order dynamics and the other did not. {ref}`A later section <rvae-second-order>`
 # > changes the price of the KL and finds one that puts a velocity into the state, in some
 # > seeds.
 
@@ -682,11 +698,19 @@ rows = ["| model | $-\\log \\hat p(u_{t-1} \\mid x_t)$ | KL | $-\\log \\hat p(y_
         "| rms $\\Delta u_t$ | test MSE ($10^{-4}$) |", "|---|---:|---:|---:|---:|---:|"]
 rows += [f"| {n} | {d['nll_u']:.2f} | {d['kl']:.2f} | {d['nll_y']:.2f} | {d['du']:.4f} | "
          f"{fmt(d['mse'])} |" for n, d in terms_arm.items()]
-display(Markdown(f"Per-step averages on the test set after {N_MORE} more epochs of "
-                 f"{N_TRAJ_MORE} trajectories (live)\n\n" + "\n".join(rows)))
 drop = terms_arm["+ local rule"]["nll_u"] - terms_arm["+ BPTT"]["nll_u"]
+mse_arm = {n: d["mse"] for n, d in terms_arm.items()}
+display(Markdown(
+    f"Per-step averages on the test set after {N_MORE} more epochs of {N_TRAJ_MORE} "
+    "trajectories (live)\n\n" + "\n".join(rows) + "\n\n"
+    f"From the same start, the $u$-term after BPTT is {drop:.2f} nats per step lower than after "
+    f"the local rule. Both arms end with a higher test MSE than their start "
+    f"({fmt(mse_arm['+ local rule'])} with the local rule, {fmt(mse_arm['+ BPTT'])} with BPTT, "
+    f"from {fmt(mse_arm['start (live rVAE)'])}), and both above KF-1's {fmt(mse['KF-1'])}."))
 assert drop > 0.3                       # BPTT makes the past easier to reconstruct
 assert terms_arm["+ BPTT"]["du"] < terms_arm["+ local rule"]["du"]
+assert min(mse_arm["+ local rule"], mse_arm["+ BPTT"]) > max(mse_arm["start (live rVAE)"],
+                                                               mse["KF-1"])  # both got worse
 
 # %%
 fig, ax = plt.subplots(figsize=(5.5, 2.8), layout="constrained")
@@ -702,16 +726,15 @@ ax.legend(fontsize=8, frameon=False)
 plt.show()
 
 # %% [markdown]
-# With BPTT the $u$-term falls well below where the local rule keeps it (the drop is printed
-# under the next cell), and the residual $\Delta u_t$ shrinks: the encoder has made its own past
+# With BPTT the $u$-term falls well below where the local rule keeps it (the drop is stated
+# under the table), and the residual $\Delta u_t$ shrinks: the encoder has made its own past
 # easier to reconstruct. That is a legitimate way to lower the joint loss, which never asked
-# $u_{t-1}$ to be a good *position* estimate, only a predictable one. A few epochs are too few
-# to see what this does to the position error (the last column moves by amounts of the size of
-# the training noise); the saved paper-scale runs below show it.
-
-# %%
-display(Markdown(f"The $u$-term after BPTT is {drop:.2f} nats per step lower than after the "
-                 f"local rule, from the same start."))
+# $u_{t-1}$ to be a good *position* estimate, only a predictable one.
+#
+# Neither arm improved the position. Both ended with a higher test error than the live rVAE
+# they started from, and both above KF-1. Six epochs at the live run's last learning rate
+# therefore cannot show what BPTT does to the position error; the saved paper-scale runs below
+# show it.
 
 # %% [markdown]
 # ## Table 1 at paper scale (loaded)
@@ -791,7 +814,7 @@ rel = [d["rVAE"] for d in per_seed.values()]
 assert rvae_mean > paper["KF-1"]["mean"] and rvae_mean > TABLE_1["rVAE"]  # the prose below
 display(Markdown(
     f"At paper scale the rVAE beats KF-1 on {rvae_wins} of {len(per_seed)} seeds, by at most "
-    f"{-min(rel):.1%}; on the others its error is up to {max(rel):+.1%} of KF-1's. It never "
+    f"{-min(rel):.1%}; on the others its error is up to {max(rel):.1%} above KF-1's. It never "
     f"beats the first-order filter by a tenth. Its mean, {rvae_mean * 1e4:.2f}e-4, is "
     f"{'above' if rvae_mean > TABLE_1['rVAE'] else 'below'} the poster's "
     f"{TABLE_1['rVAE'] * 1e4:.1f}e-4. The TVAE beats KF-1 on {tvae_wins} of "
@@ -821,16 +844,20 @@ display(Markdown(
 # (rvae-second-order)=
 # ## Pricing the KL below 1: a velocity in the rVAE's state (rVAE-β)
 #
+# This section, up to the summary, is a sequence of experiments on the price of the KL term,
+# each closed by its finding: the β-weighted loss and its runs on five seeds at paper scale;
+# three initialisations per seed, one kept on validation; the constant-β runs that the schedule
+# is compared with; $u_{t-1}$ scored as uncertain data, which asks what carries the velocity;
+# and free bits, with one and with three initialisations per seed. A first reading can skip
+# to the {ref}`summary <rvae-summary>`.
+#
 # The information budget prices every nat the latent carries at one nat of reconstruction, the
 # ELBO's exchange rate, and at that rate a velocity does not pay. The rate is a choice. The
-# β-VAE of I. Higgins, L. Matthey, A. Pal, C. Burgess, X. Glorot, M. Botvinick, S. Mohamed and
-# A. Lerchner, [β-VAE: learning basic visual concepts with a constrained variational
-# framework](https://openreview.net/forum?id=Sy2fzU9gl) (ICLR 2017), weights the KL term by a
-# constant $\beta$. The **rVAE-β** of `tlr` does the same to the rVAE and keeps everything
-# else: the local rule, the Poisson likelihood, the learned $\Sigma_u$, the training data and the
-# optimiser. This section derives what the weight changes, checks the library's rVAE-β against
-# a loss written in the page, and reads its saved paper-scale runs seed by seed, with the plain
-# rVAE as the reference.
+# β-VAE of Higgins et al. (2017) weights the KL term by a constant $\beta$. The **rVAE-β** of
+# `tlr` does the same to the rVAE and keeps everything else: the local rule, the Poisson
+# likelihood, the learned $\Sigma_u$, the training data and the optimiser. This section derives
+# what the weight changes, checks the library's rVAE-β against a loss written in the page, and
+# reads its saved paper-scale runs seed by seed, with the plain rVAE as the reference.
 #
 # ### The β-weighted loss
 #
@@ -878,11 +905,8 @@ display(Markdown(
 # $$
 #
 # with $\beta$ as the multiplier: at an optimum, one more nat of rate lowers the distortion by
-# $\beta$ nats, the slope of the rate–distortion curve. This is the reading of A. A. Alemi,
-# B. Poole, I. Fischer, J. V. Dillon, R. A. Saurous and K. Murphy,
-# [Fixing a broken ELBO](https://arxiv.org/abs/1711.00464) (ICML 2018), and the form of the
-# information bottleneck of N. Tishby, F. C. Pereira and W. Bialek,
-# [The information bottleneck method](https://arxiv.org/abs/physics/0004057) (1999). For fixed
+# $\beta$ nats, the slope of the rate–distortion curve. This is the reading of Alemi et al.
+# (2018), and the form of the information bottleneck of Tishby et al. (1999). For fixed
 # decoders, completing the KL,
 # $\ell_t^\beta = \beta\,\mathrm{KL}\big(\check q \,\big\|\, \hat p(x_t)\,
 # \hat p(u_{t-1}, y_t \mid x_t)^{1/\beta} / Z\big) - \beta \log Z$, shows which recognition
@@ -903,13 +927,13 @@ display(Markdown(
 # $\beta$ matters. A velocity has to be carried from step to step, and the previous state
 # $u_{t-1} = \nu_{t-1}$ already holds the previous velocity estimate, which barely changes in one
 # step. A coordinate $j$ of $x_t$ that copies it with posterior variance $\Upsilon_t^{jj}$ costs
-# about $I = -\frac12 \log \Upsilon_t^{jj}$ nats of rate (when its mean is spread like the
-# prior), and the $u$-decoder reads it back off $x_t$, which saves about the same $I$ nats of
-# $-\log \hat p(u_{t-1} \mid x_t)$. At $\beta = 1$ such a memory is neutral: the model gains
-# nothing by carrying a velocity and loses nothing by dropping it, so the local rule has a fixed
-# point without one, where the rVAEs above ended. At price $\beta$ the same memory
-# earns $(1 - \beta) I$ nats per step. Lowering $\beta$ lowers the price of a velocity, and of
-# every other memory.
+# about $\mathcal R_t^j = -\frac12 \log \Upsilon_t^{jj}$ nats of rate, its part of
+# $\mathcal R_t$ (when its mean is spread like the prior), and the $u$-decoder reads it back off
+# $x_t$, which saves about the same $\mathcal R_t^j$ nats of $-\log \hat p(u_{t-1} \mid x_t)$.
+# At $\beta = 1$ such a memory is neutral: the model gains nothing by carrying a velocity and
+# loses nothing by dropping it, so the local rule has a fixed point without one, where the rVAEs
+# above ended. At price $\beta$ the same memory earns $(1 - \beta) \mathcal R_t^j$ nats per step.
+# Lowering $\beta$ lowers the price of a velocity, and of every other memory.
 #
 # **Why a warm-up, and why three latents.** A low $\beta$ pays for any self-sustaining memory,
 # not only a correct one. The sharpened posterior $\check q^\ast$ leans on $u_{t-1}$ more than the
@@ -919,15 +943,16 @@ display(Markdown(
 # pays well while the encoder is still forming; $\beta$ then rises towards 1, where the KL prices
 # drift almost as the ELBO does and the position regains its precision; and it stays at
 # $\beta_{\text{end}}$, just below 1, so that the velocity still earns
-# $(1 - \beta_{\text{end}}) I$. Annealing a KL weight is the practice of S. R. Bowman, L. Vilnis,
-# O. Vinyals, A. M. Dai, R. Jozefowicz and S. Bengio,
-# [Generating sentences from a continuous space](https://arxiv.org/abs/1511.06349) (CoNLL 2016),
-# who raise it from 0 to 1 so that a text VAE's decoder does not learn to ignore its latent;
-# here the end point stays below 1. The latent has three dimensions: the position on the ring
-# takes two (the plain rVAE's $n_x = 2$), and a velocity needs a third.
+# $(1 - \beta_{\text{end}}) \mathcal R_t^j$. Annealing a KL weight is the practice of
+# Bowman et al. (2016), who raise it from 0 to 1 so that a text VAE's decoder does not learn to
+# ignore its latent; here the end point stays below 1. The latent has three dimensions: the
+# position on the ring takes two (the plain rVAE's $n_x = 2$), and a velocity needs a third.
 #
-# The registry's setting, and where its warm-up ends in the two presets (an epoch has one update
-# per training window of each batch of trajectories):
+# The setting that the name `"rVAE-β"` stands for is the dictionary `RVAE_BETA` of the model
+# registry, `tlr.models.registry`, which `build_model("rVAE-β")` applies to `RVAEConfig`; "the
+# registry's" setting, schedule or rVAE-β means it below. The setting, and where its warm-up
+# ends in the two presets (an epoch has one update per training window of each batch of
+# trajectories):
 
 # %%
 beta_model = build_model("rVAE-β", generator=make_generator(SEED, "book/rvae/beta-init"),
@@ -1019,12 +1044,33 @@ display(Markdown("\n".join(rows)))
 # KF-true on the same test set. Its runs record the velocity probe of the section "Which order
 # was learned?" (`velocity_r2` in each file's details). Next to them: KF-1, the plain rVAE and
 # the rEFH from the Table 1 runs above, and the gain-aware KF-1 of "Where the advantage over KF-1
-# comes from", refitted here on each seed's training set (a few seconds per seed). The target
-# for a second-order rVAE is a velocity $R^2 \ge 0.5$ **and** a test MSE below KF-1's, on the
-# same seed.
+# comes from", refitted here on each seed's training set (a few seconds per seed).
+#
+# What the rest of the chapter calls **the velocity target** is a velocity $R^2 \ge 0.5$ **and**
+# a test MSE below KF-1's, on the same seed: the state carries a velocity, and the filter beats
+# the fitted first-order one. It is weaker than the {doc}`scorecard`'s test of second-order
+# dynamics, which asks that a model close at least half of the gap between KF-1 and the fitted
+# second-order filter KF-2 in every seed, $f \ge 1/2$ with
+#
+# $$
+# f = \frac{\mathrm{MSE}_{\text{KF-1}} - \mathrm{MSE}}
+#          {\mathrm{MSE}_{\text{KF-1}} - \mathrm{MSE}_{\text{KF-2}}} .
+# $$
+#
+# A run whose state carries a velocity meets the velocity target with any $f > 0$. The per-seed
+# tables below give $f$ beside it.
 
 # %%
 R2_TARGET = 0.5
+
+
+def gap_fraction(mse_model: float, seed: int) -> float:
+    """f: the fraction of the KF-1-to-KF-2 gap that a test MSE closes on a paper seed, against
+    the Table 1 runs' KF-1 and KF-2 of the same test set (`tlr.evaluation.order.gap_fraction`,
+    the scorecard's f)."""
+    return order_gap_fraction(mse_model, seed_mse["KF-1"][seed], seed_mse["KF-2"][seed])
+
+
 beta_files = {name: tlr.results.load(name) for name in tlr.results.available("ppc/rvae_beta/*")}
 beta_paper = {r["seed"]: r for r in beta_files.values()
               if r["preset"] == "paper" and not r["overrides"]}
@@ -1091,23 +1137,27 @@ def target_mark(r2: float, mse_model: float, mse_kf1: float) -> str:
 
 
 MSE_COLS = ("KF-1", "KF-1 + R_t", "rVAE", "rVAE-β", "rEFH", "KF-true")
+for s, d in seed_rows.items():
+    d["f"] = gap_fraction(d["rVAE-β"], s)
 rows = ["| seed | " + " | ".join(MSE_COLS) + " | velocity $R^2$, rVAE | velocity $R^2$, rVAE-β "
-        "| velocity $R^2$, rEFH | rVAE-β training (min) | target met |",
-        "|---:|" + "---:|" * (len(MSE_COLS) + 4) + ":---:|"]
+        "| velocity $R^2$, rEFH | rVAE-β training (min) | $f$, rVAE-β | velocity target met |",
+        "|---:|" + "---:|" * (len(MSE_COLS) + 5) + ":---:|"]
 for s, d in seed_rows.items():
     rows.append(f"| {s} | " + " | ".join(fmt(d[c]) for c in MSE_COLS)
                 + f" | {d['r2 rVAE']:.3f} | {d['r2']:.2f} | {d['r2 rEFH']:.2f} | "
-                + f"{d['train_s'] / 60:.1f} | "
+                + f"{d['train_s'] / 60:.1f} | {d['f']:.2f} | "
                 + target_mark(d["r2"], d["rVAE-β"], d["KF-1"]) + " |")
 rows.append("| mean | " + " | ".join(fmt(statistics.mean(d[c] for d in seed_rows.values()))
                                      for c in MSE_COLS)
             + f" | {statistics.mean(d['r2 rVAE'] for d in seed_rows.values()):.3f}"
             + f" | {statistics.mean(d['r2'] for d in seed_rows.values()):.2f}"
             + f" | {statistics.mean(d['r2 rEFH'] for d in seed_rows.values()):.2f} | "
-            + f"{statistics.mean(d['train_s'] for d in seed_rows.values()) / 60:.1f} | |")
+            + f"{statistics.mean(d['train_s'] for d in seed_rows.values()) / 60:.1f} | "
+            + f"{statistics.mean(d['f'] for d in seed_rows.values()):.2f} | |")
 display(Markdown("Test MSE in units of $10^{-4}$ rad² per seed (paper preset, loaded; "
-                 "KF-1 + R_t refitted here); target: velocity $R^2 \\ge "
-                 f"{R2_TARGET}$ and MSE below KF-1's\n\n" + "\n".join(rows)))
+                 "KF-1 + R_t refitted here); $f$: the fraction of the KF-1-to-KF-2 gap closed; "
+                 f"velocity target: velocity $R^2 \\ge {R2_TARGET}$ and MSE below KF-1's"
+                 "\n\n" + "\n".join(rows)))
 
 # %% tags=["hide-cell"]
 # Provenance of the saved rVAE-β runs (collapsed in the book).
@@ -1217,8 +1267,11 @@ display(Markdown(
     f"{max(d['r2 rVAE'] for d in seed_rows.values()):.3f}. The seed with the least velocity "
     f"(seed {low_r2}, $R^2$ "
     f"{seed_rows[low_r2]['r2']:.2f}) is the one closest to KF-1 ({rel_beta[low_r2]:+.1%}).\n"
-    f"- **The target is met on {len(met)} of {n_seeds} seeds** (seeds {seed_list(met)}). With "
-    f"the `quick` preset the same setting met it on {len(quick_met)} of {len(quick_pts)} seeds "
+    f"- **The velocity target is met on {len(met)} of {n_seeds} seeds** (seeds "
+    f"{seed_list(met)}), but $f$ is {min(d['f'] for d in seed_rows.values()):.2f} to "
+    f"{max(d['f'] for d in seed_rows.values()):.2f}: below the scorecard's 1/2 on every seed. "
+    f"With the `quick` preset the same setting met it on {len(quick_met)} of {len(quick_pts)} "
+    f"seeds "
     f"(velocity $R^2$ {min(r2 for r2, _ in quick_pts.values()):.2f} to "
     f"{max(r2 for r2, _ in quick_pts.values()):.2f}).\n"
     f"- Training took {min(train_min):.1f} to {max(train_min):.1f} min per seed on one CPU "
@@ -1226,6 +1279,7 @@ display(Markdown(
     f"rVAE."))
 assert len(beats_kf1) == n_seeds == 5 and len(beats_rvae) == n_seeds
 assert 0 < len(met) < n_seeds                   # second order in some seeds, not in all
+assert max(d["f"] for d in seed_rows.values()) < 0.5
 assert len(above_refh) == n_seeds               # still short of the rEFH
 assert len(rvae_beats_aware) == 0 < len(beats_aware)
 assert len(quick_met) > len(met)                # the quick preset's runs met it more often
@@ -1235,17 +1289,19 @@ assert seed_rows[low_r2]["rVAE-β"] / seed_rows[low_r2]["KF-1"] == max(
 # %% [markdown]
 # ### Three initialisations, one kept on validation
 #
-# The seeds that miss the target are not a different problem from those that meet it. The
-# runs of the section "What was tried on the way" show it: one constant $\beta$ of 0.75, four
-# initialisations, one seed, and the velocity $R^2$ ranges from nearly 0 to above 0.5. Which end state
-# the local rule reaches depends on the initialisation, and a state with a velocity is expected
-# to be the better filter, so it should show on held-out data as a lower position error, with
-# no velocity probe and no test set. When the outcome depends on the initialisation, the usual
-# remedy is to train a few and keep the one the validation data prefer. That is
-# a protocol, not a new model:
+# The seeds that miss the velocity target are not a different problem from those that meet it.
+# The runs of the section "The schedule against constant β, on one seed" below show it: one
+# constant $\beta$ of 0.75, four initialisations, one seed, and the velocity $R^2$ ranges from
+# nearly 0 to above 0.5. Which end state the local rule reaches depends on the initialisation,
+# and a state with a velocity is expected to be the better filter, so it should show on held-out
+# data as a lower position error, with no velocity probe and no test set. When the outcome
+# depends on the initialisation, the usual remedy is to train a few and keep the one the
+# validation data prefer. That is a protocol, not a new model:
 #
-# 1. train restarts $r = 0, 1, 2$ of a seed: restart 0 draws the initial weights and training
-#    noise of the single run above, and restart $r > 0$ reseeds both from the seed and $r$;
+# 1. train restarts $r = 0, 1, 2$ of a seed, where a *restart* is an independent initialisation
+#    of the same setting on the same seed and data: restart 0 draws the initial weights and
+#    training noise of the single run above, and restart $r > 0$ reseeds both from the seed and
+#    $r$;
 # 2. keep the restart with the lowest validation score at the end of training, the mean of the
 #    last three points of its learning curve (epochs 192, 216 and 240, on the 10 validation
 #    trajectories): the score by which {doc}`reproducing` chooses the rEFH's learning rate;
@@ -1290,24 +1346,26 @@ def load_restarts(sweep: str, overrides: dict, single: dict[int, float]
 
 
 def restart_table(best: dict[int, dict], label: str) -> None:
-    """Every restart of every seed, the kept one, and the target."""
+    """Every restart of every seed, the kept one, its f and the velocity target."""
     rows = ["| seed | KF-1 | restart 0 (the single run) | restart 1 | restart 2 | kept | "
-            f"{label}, best of 3 | velocity $R^2$ | rEFH | target met |",
-            "|---:|---:|---|---|---|---:|---:|---:|---:|:---:|"]
+            f"{label}, best of 3 | velocity $R^2$ | $f$ | rEFH | velocity target met |",
+            "|---:|---:|---|---|---|---:|---:|---:|---:|---:|:---:|"]
     for s, b in best.items():
         cells = [f"{fmt(x['mse'])} ({x['velocity_r2']:.2f}) [val {fmt(x['val'])}]"
                  for x in b["listed"]]
         rows.append(f"| {s} | {fmt(seed_rows[s]['KF-1'])} | " + " | ".join(cells)
                     + f" | {b['kept']} | {fmt(b['mse'])} | {b['r2']:.2f} | "
-                    + f"{fmt(seed_rows[s]['rEFH'])} | "
+                    + f"{gap_fraction(b['mse'], s):.2f} | {fmt(seed_rows[s]['rEFH'])} | "
                     + target_mark(b["r2"], b["mse"], seed_rows[s]["KF-1"]) + " |")
     rows.append("| mean | " + fmt(statistics.mean(seed_rows[s]["KF-1"] for s in seeds))
                 + " | | | | | " + fmt(statistics.mean(b["mse"] for b in best.values()))
                 + f" | {statistics.mean(b['r2'] for b in best.values()):.2f} | "
+                + f"{statistics.mean(gap_fraction(b['mse'], s) for s, b in best.items()):.2f} | "
                 + fmt(statistics.mean(seed_rows[s]["rEFH"] for s in seeds)) + " | |")
     display(Markdown("Test MSE in units of $10^{-4}$ rad² (velocity $R^2$ of the state) "
                      "[validation score, $10^{-4}$ rad²] of every restart, paper preset; the "
-                     "kept restart has the lowest validation score\n\n" + "\n".join(rows)))
+                     "kept restart has the lowest validation score; $f$: the fraction of the "
+                     "KF-1-to-KF-2 gap that the kept restart closes\n\n" + "\n".join(rows)))
 
 
 restart_runs, best_of_3 = load_restarts("rvae_beta_restarts", {"vae.restarts": "3"},
@@ -1374,7 +1432,7 @@ display(Markdown(
     f"{statistics.mean(first_order_val) * 1e4:.2f}e-4 over the others, and the kept restart "
     f"is second order on {sum(b['r2'] >= R2_TARGET for b in best_of_3.values())} of "
     f"{n_seeds} seeds (the lowest test error of its seed on {len(kept_lowest_test)}).\n"
-    f"- **With three restarts the target is met on {len(met_b3)} of {n_seeds} seeds** "
+    f"- **With three restarts the velocity target is met on {len(met_b3)} of {n_seeds} seeds** "
     f"(seeds {seed_list(met_b3)}; one run per seed: {len(met)} of {n_seeds}). The mean test "
     f"MSE is {mean_b3 * 1e4:.2f}e-4, against KF-1's "
     f"{statistics.mean(seed_rows[s]['KF-1'] for s in seeds) * 1e4:.2f}e-4 and the rEFH's "
@@ -1431,17 +1489,17 @@ for s, r in val40_runs.items():
 met_val40 = [s for s, x in best_val40.items()
              if target_mark(x["velocity_r2"], x["mse"], seed_rows[s]["KF-1"]) == "✓"]
 rows = ["| seed | kept on 10 trajectories | kept on 40 | validation scores on 40 "
-        "($10^{-4}$ rad²) | rVAE-β, best of 3 on 40 | velocity $R^2$ | target met |",
-        "|---:|---:|---:|---|---:|---:|:---:|"]
+        "($10^{-4}$ rad²) | rVAE-β, best of 3 on 40 | velocity $R^2$ | $f$ | "
+        "velocity target met |", "|---:|---:|---:|---|---:|---:|---:|:---:|"]
 for s, x in best_val40.items():
     scores = ", ".join(fmt(y["val"]) for y in val40_runs[s]["details"]["rVAE-β"]["restarts"])
     rows.append(f"| {s} | {best_of_3[s]['kept']} | {x['restart']} | {scores} | {fmt(x['mse'])} "
-                f"| {x['velocity_r2']:.2f} | "
+                f"| {x['velocity_r2']:.2f} | {gap_fraction(x['mse'], s):.2f} | "
                 + target_mark(x["velocity_r2"], x["mse"], seed_rows[s]["KF-1"]) + " |")
 display(Markdown("\n".join(rows)))
 changed = [s for s in seeds if best_val40[s]["restart"] != best_of_3[s]["kept"]]
-print(f"choices changed on seeds {seed_list(changed)}; target met on {len(met_val40)} of "
-      f"{n_seeds} seeds (on 10 trajectories: {len(met_b3)})")
+print(f"choices changed on seeds {seed_list(changed)}; velocity target met on "
+      f"{len(met_val40)} of {n_seeds} seeds (on 10 trajectories: {len(met_b3)})")
 
 # %%
 swing = {}
@@ -1464,16 +1522,15 @@ assert set(missed) <= set(seeds) - set(met_val40)     # the miss stays a miss
 assert max(swing.values()) > 0.05
 
 # %% [markdown]
-# ### What was tried on the way
+# ### The schedule against constant β, on one seed
 #
-# The registry's schedule was chosen after exploratory runs on the `quick` preset, seed 0,
-# judged on seed 0's test set, which is also the paper runs' seed-0 test set; seeds 1–4 were not
-# used in the search. Those first runs (Adam at $5 \times 10^{-4}$) were not saved. The sweep
-# `python -m tlr sweep --grid rvae_beta_constant` repeats their constant-$\beta$ settings with
+# The registry's schedule was chosen on the `quick` preset's seed 0, by its test error; that is
+# also the paper runs' seed-0 test set, and seeds 1–4 played no part in the choice. The sweep
+# `python -m tlr sweep --grid rvae_beta_constant` trains the constant-$\beta$ alternatives with
 # the library's rVAE-β and the `quick` preset's own optimiser, four initialisations each
 # (initialisation 0 is the single run of the seed; all four are trained, and the table lists
-# them all, whichever the validation score would keep), and saves them. The last rows are the
-# registry's schedule and the longer warm-up of the paper runs, from the files above.
+# them all, whichever the validation score would keep). The last rows are the registry's
+# schedule and the longer warm-up of the paper runs, from the files above.
 
 # %%
 const_files = [tlr.results.load(n) for n in tlr.results.available("ppc/rvae_beta_constant/ppc_*")]
@@ -1492,7 +1549,7 @@ def constant_setting(r: dict) -> tuple[float, float]:
 const_runs = {constant_setting(r): r["details"]["rVAE-β"]["restarts"]
               for r in const_files if "rVAE-β" in r["results"]}
 assert set(const_runs) == {(1.0, 0.0), (0.75, 0.0), (0.5, 0.0), (1.0, 1.0)}
-rows = ["| setting | test MSE ($10^{-4}$ rad²) | velocity $R^2$ | target met | source |",
+rows = ["| setting | test MSE ($10^{-4}$ rad²) | velocity $R^2$ | velocity target met | source |",
         "|---|---|---|---|---|"]
 for (b, fb), listed in sorted(const_runs.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
     assert [x["restart"] for x in listed] == [0, 1, 2, 3]
@@ -1546,26 +1603,26 @@ display(Markdown(
     f"velocity comes with errors up to {worst[(0.5, 0.0)] / const_kf1:.0f} times KF-1's, the "
     f"drift that the sharpened posterior predicts. The warm-up from a low to a high $\\beta$ is "
     f"the compromise the registry keeps; a warm-up twice as long moved seed 0 over the velocity "
-    f"threshold but lost the position precision. **Free bits at $\\beta = 1$ meet the target "
-    f"in {len(fb_met)} of {len(const_runs[(1.0, 1.0)])} initialisations** here (the unsaved "
-    f"search had recorded that they did not help): the section on free bits below takes them "
-    f"to the paper preset."))
+    f"threshold but lost the position precision. **Free bits at $\\beta = 1$ meet the velocity "
+    f"target in {len(fb_met)} of {len(const_runs[(1.0, 1.0)])} initialisations** here: the "
+    f"section on free bits below takes them to the paper preset."))
 
 # %%
-gap_f = {name: [(seed_mse["KF-1"][s] - v(s)) / (seed_mse["KF-1"][s] - seed_mse["KF-2"][s])
-               for s in seeds]
+gap_f = {name: [gap_fraction(v(s), s) for s in seeds]
          for name, v in (("one run", lambda s: seed_rows[s]["rVAE-β"]),
                          ("best of 3", lambda s: best_of_3[s]["mse"]),
                          ("rEFH", lambda s: seed_rows[s]["rEFH"]))}
 assert max(gap_f["one run"] + gap_f["best of 3"]) < 0.5 <= min(gap_f["rEFH"])
 assert (rvae_wins, len(per_seed)) == (2, 5) and tvae_wins == 5  # the summary's counts
+assert (len(diverged["rVAE-BPTT"]), len(bptt_scored)) == (2, 1)  # "diverged on 2 of the 3 seeds"
+assert len(met_b3) == 4                          # the exercise's "four seeds of five"
 display(Markdown(
     f"**The finding.** Under the temporally local rule, pricing the KL below 1 puts a velocity "
     f"into the rVAE's state in some seeds. At paper scale the rVAE-β beats KF-1 on "
     f"{len(beats_kf1)} of {n_seeds} seeds and the plain rVAE on {len(beats_rvae)} of {n_seeds}, "
     f"and beats the gain-aware first-order filter on {len(beats_aware)} of {n_seeds}; one run "
-    f"per seed meets the target of a velocity $R^2 \\ge {R2_TARGET}$ with an error below KF-1's "
-    f"on {len(met)} of {n_seeds} (with the `quick` preset's shorter training, on "
+    f"per seed meets the velocity target (a velocity $R^2 \\ge {R2_TARGET}$ with an error below "
+    f"KF-1's) on {len(met)} of {n_seeds} (with the `quick` preset's shorter training, on "
     f"{len(quick_met)} of {len(quick_pts)}). Three initialisations per seed, the one with the "
     f"best validation score kept, meet it on {len(met_b3)} of {n_seeds}, every one below KF-1; "
     f"robustness across seeds is not complete (the sections after this one test what carries "
@@ -1613,12 +1670,15 @@ display(Markdown(
 # the $u$-likelihood can be no sharper than the previous posterior was. Without the term,
 # nothing stops $\Sigma_u$ from shrinking along a coordinate that $x_t$ copies from $u_{t-1}$,
 # and the copy becomes the near-lossless memory of the budget above: neutral at $\beta = 1$,
-# paid $(1 - \beta)\,I$ nats per step below it, whatever it remembers, a velocity or a drift.
-# With the term, a coordinate can be read back only as precisely as the last posterior knew it.
+# paid $(1 - \beta)\,\mathcal R_t^j$ nats per step below it, whatever it remembers, a velocity
+# or a drift. With the term, a coordinate can be read back only as precisely as the last
+# posterior knew it.
 #
 # **The prediction.** If the rVAE-β carries its velocity because the spikes keep supplying it,
 # the extra term leaves it in place: the evidence about the velocity is unchanged. If the
 # velocity is a memory that survives only because it is copied without loss, it disappears.
+# The term prices every coordinate read back from $u_{t-1}$, though, not only a velocity, so the
+# test also has to show what else the variant loses.
 #
 # The expected term, written in the page, against the library's $u$-term for the same network,
 # inputs and noise:
@@ -1715,20 +1775,27 @@ plain_steady = [s for s in seeds if min(plain_rows[s]["curve"][-3:]) >= R2_TARGE
 plain_never = [s for s in seeds if max(plain_rows[s]["curve"]) < R2_TARGET]
 plain_swing = {s: plain_rows[s]["curve"][-4:] for s in seeds
                if s not in plain_steady + plain_never}
+unc_above_rvae = [s for s in seeds if unc_rows[s]["mse"] > seed_rows[s]["rVAE"]]
 excess = [unc_rows[s]["mse"] / seed_rows[s]["KF-1"] - 1 for s in seeds]
 assert not unc_vel and unc_peak < 0.2 and len(unc_above_kf1) == n_seeds
+assert len(unc_above_rvae) == 4                 # the summary's "four of five"
 assert plain_steady and plain_never
 for s in seeds:   # the runs that record the curve are the runs of the table above
     assert plain_rows[s]["r2"] == seed_rows[s]["r2"]
 display(Markdown(
     f"**The finding.** With $u_{{t-1}}$ scored as uncertain data, no seed carries a velocity: "
     f"the largest velocity $R^2$ anywhere along training, on any of the {n_seeds} seeds, is "
-    f"{unc_peak:.2f}, and the test error is above KF-1's on {len(unc_above_kf1)} of "
-    f"{n_seeds} seeds (by {min(excess):.0%} to {max(excess):.0%}). The prediction of the "
-    f"lossless copy holds: the rVAE-β's velocity is a memory that lives on reading "
-    f"$u_{{t-1}}$ back more precisely than the previous posterior knew it, the channel that "
-    f"also carries the drift of a low $\\beta$, and not a quantity the spikes keep supplying. "
-    f"The position smoothing that takes the rVAE-β below KF-1 rides on the same channel. "
+    f"{unc_peak:.2f}. The test error is above KF-1's on {len(unc_above_kf1)} of {n_seeds} "
+    f"seeds (by {min(excess):.0%} to {max(excess):.0%}), and above the plain rVAE's "
+    f"($\\beta = 1$, no trace term) on {len(unc_above_rvae)} of {n_seeds}. The loss of the "
+    f"velocity is what the lossless copy predicts: a velocity that lives on reading $u_{{t-1}}$ "
+    f"back more precisely than the previous posterior knew it, the channel that also carries "
+    f"the drift of a low $\\beta$. But the variant loses more than the velocity, so this test "
+    f"cannot tell that account from a simpler one: the trace term may remove every memory "
+    f"carried through $u_{{t-1}}$, including the first-order smoothing of the position that the "
+    f"plain rVAE gets from it. The control that would separate the two is the plain rVAE with "
+    f"$u_{{t-1}}$ scored the same way (`u_uncertain=True` at $\\beta = 1$ with two latents); it "
+    f"is not tested here. "
     f"Along training, the registry's rVAE-β holds a velocity on the validation trajectories "
     f"through the last three evaluations on seeds {seed_list(plain_steady)}; on "
     f"seed{'s' if len(plain_never) > 1 else ''} {seed_list(plain_never)} the probe never "
@@ -1737,40 +1804,45 @@ display(Markdown(
               f"four evaluations (the test probe reads {plain_rows[s]['r2']:.2f}), a "
               f"velocity that a linear readout does not hold from one set of trajectories to "
               f"the next" for s, v in plain_swing.items())
-    + ". "
-    + "Which way a seed goes is decided by a memory whose reward does not depend on what it "
-    "remembers, which is why it depends on the initialisation."))
+    + ". If the velocity is a memory of that kind, its reward does not depend on what it "
+    "remembers. That would explain why whether a seed keeps a velocity depends on its "
+    "initialisation."))
 
 # %% [markdown]
+# (rvae-free-bits)=
 # ### Free bits: a subsidy for the low-rate coordinates only
 #
-# The search above found one setting at $\beta = 1$ that carries a velocity: *free bits*, from
-# D. P. Kingma, T. Salimans, R. Jozefowicz, X. Chen, I. Sutskever and M. Welling,
-# [Improved variational inference with inverse autoregressive flow](https://arxiv.org/abs/1606.04934)
-# (NeurIPS 2016). The rate is counted per latent dimension $j$, and a dimension whose rate,
-# averaged over the batch, is below $\lambda$ nats is charged $\lambda$, a constant:
+# The constant-β runs above found one setting at $\beta = 1$ that carries a velocity: *free
+# bits*, from Kingma et al. (2016). The rate is counted per latent dimension $j$, and a dimension
+# whose rate, averaged over the batch, is below a floor of $\mathcal R_{\min}$ nats is charged
+# $\mathcal R_{\min}$, a constant:
 #
 # $$
-# \ell_t^{\mathrm{fb}} = \mathcal D_t + \sum_{j=1}^{n_x} \max\big(\lambda,\ \bar{\mathcal R}_{t,j}\big),
+# \ell_t^{\mathrm{fb}} = \mathcal D_t
+#   + \sum_{j=1}^{n_x} \max\big(\mathcal R_{\min},\ \bar{\mathcal R}_t^j\big),
 # \qquad
-# \bar{\mathcal R}_{t,j} = \frac1B \sum_{b=1}^{B} \mathrm{KL}\big(\check q(x_{t,j}^{(b)})
+# \bar{\mathcal R}_t^j = \frac1B \sum_{b=1}^{B} \mathrm{KL}\big(\check q(x_{t,b}^j)
 #   \,\big\|\, \mathcal N(0, 1)\big),
 # $$
 #
-# with $\beta = 1$ and no warm-up (`free_bits=1.0`, `kl_weight=1.0`, `kl_warmup=0`; on the
-# command line `--set vae.beta_kl_weight=1.0 --set vae.beta_kl_warmup=0
-# --set vae.beta_free_bits=1.0`). Below the floor the rate has no gradient.
+# where $x_{t,b}^j$ is dimension $j$ of the latent of sequence $b$ of the batch, with
+# $\beta = 1$ and no warm-up. Here $\mathcal R_{\min} = 1$ nat (`free_bits=1.0`,
+# `kl_weight=1.0`, `kl_warmup=0`; on the command line `--set vae.beta_kl_weight=1.0
+# --set vae.beta_kl_warmup=0 --set vae.beta_free_bits=1.0`). Below the floor the rate has no
+# gradient.
 #
-# **What it changes in the budget.** A coordinate that $x_t$ copies from $u_{t-1}$ costs its
-# rate $I$ and earns about $I$ back in $u$-distortion. Above the floor that is the ELBO's neutral
-# trade; below it the copy costs nothing, so a memory of less than $\lambda$ nats per step pays
-# in full, not $(1 - \beta) I$. The subsidy is capped: the two coordinates of the position on
-# the ring carry several nats each and stay priced as in the ELBO, so their posterior is not
-# sharpened and nothing invites them to drift, unlike a $\beta$ below 1, which subsidises every
-# nat. A velocity fits under the floor. A coordinate whose posterior means spread like the prior
-# has a rate of $\mathbb E[\mathrm{KL}] = -\log s$ for a posterior standard deviation $s$ (in
-# units of the prior's), so 1 nat buys $s = e^{-1} \approx 0.37$: a velocity known to about a
-# third of its range.
+# **What it changes in the budget.** A coordinate $j$ that $x_t$ copies from $u_{t-1}$ costs
+# its rate $\mathcal R_t^j$ and earns about $\mathcal R_t^j$ back in $u$-distortion. Above the
+# floor that is the ELBO's neutral trade; below it the copy costs nothing, so a memory of less
+# than $\mathcal R_{\min}$ nats per step pays in full, not $(1 - \beta) \mathcal R_t^j$. The
+# subsidy is capped: the two coordinates of the position on the ring carry several nats each
+# and stay priced as in the ELBO, so their posterior is not sharpened and nothing invites them
+# to drift, unlike a $\beta$ below 1, which subsidises every nat. A velocity fits under the
+# floor. A coordinate whose posterior means spread like the prior has a rate of
+# $\mathbb E[\mathrm{KL}] = -\frac12 \log \Upsilon_t^{jj}$ for a posterior variance
+# $\Upsilon_t^{jj}$ (in units of the prior's), so 1 nat buys a posterior standard deviation
+# $(\Upsilon_t^{jj})^{1/2} = e^{-1} \approx 0.37$: a velocity known to about a third of its
+# prior standard deviation.
 #
 # **The prediction.** The memory of a velocity pays whatever the seed, the position keeps the
 # ELBO's precision: a velocity and an error below KF-1's on every seed.
@@ -1855,16 +1927,19 @@ def lr_left(epoch: int) -> float:
 
 fbs, slow = fb_summary["free bits"], fb_summary["free bits, slower decay"]
 slow_end = 1.01 ** -(paper_preset.vae.n_epochs - 1)   # the slower decay's rate at the end
-assert len(slow["met"]) < len(fbs["met"])
+fb_f = [gap_fraction(fb_variants["free bits"][s]["mse"], s) for s in seeds]
+assert len(slow["met"]) < len(fbs["met"]) and max(fb_f) < 0.5
 assert min(refh_probe.values()) > 0.9 and max(refh_lag.values()) < min(
     f["lag KF-1"] for f in fb_variants["free bits"].values())
 display(Markdown(
-    f"**The finding.** With free bits at $\\beta = 1$ the rVAE meets the target, a velocity "
-    f"$R^2 \\ge {R2_TARGET}$ with an error below KF-1's, on {len(fbs['met'])} of {n_seeds} seeds "
-    f"(seeds {seed_list(fbs['met'])}), one run per seed, and its error is below KF-1's on "
-    f"{len(fbs['below KF-1'])}; with the slower decay on {len(slow['met'])} of {n_seeds}"
+    f"**The finding.** With free bits at $\\beta = 1$ the rVAE meets the velocity target on "
+    f"{len(fbs['met'])} of {n_seeds} seeds (seeds {seed_list(fbs['met'])}), one run per seed, "
+    f"and its error is below KF-1's on {len(fbs['below KF-1'])}; its $f$ is "
+    f"{min(fb_f):.2f} to {max(fb_f):.2f}, below 1/2 on every seed. With the slower decay the "
+    f"velocity target is met on {len(slow['met'])} of {n_seeds}"
     + (f" (seeds {seed_list(slow['met'])})" if slow["met"] else "")
-    + f", below KF-1 on {len(slow['below KF-1'])}. Where the velocity forms, it forms late: the "
+    + f", and the error is below KF-1's on {len(slow['below KF-1'])}. Where the velocity forms, "
+    f"it forms late: the "
     f"validation probe first reaches {R2_TARGET} at epoch "
     f"{', '.join(str(e) for e in reached)} of {paper_preset.vae.n_epochs}, when the learning "
     f"rate has fallen to {lr_left(reached[-1]):.2f}–{lr_left(reached[0]):.2f} of its start. "
@@ -1888,7 +1963,8 @@ n6_above = [s for s, r in n6.items() if r["results"]["rVAE-β"]["mse"] > seed_ro
 assert max(n6_r2) < 0.1 and len(n6_above) == len(n6)
 display(Markdown(
     f"More latents are not more chances. With six latents instead of three, on seeds "
-    f"{seed_list(sorted(n6))}, where three met the target, free bits give no velocity ($R^2$ "
+    f"{seed_list(sorted(n6))}, where three met the velocity target, free bits give no velocity "
+    f"($R^2$ "
     f"{', '.join(f'{x:.2f}' for x in n6_r2)}) and an error above KF-1's on {len(n6_above)} of "
     f"{len(n6)} (saved runs with `--set vae.beta_n_latent=6`; the other seeds were not run)."))
 assert all(len(v["above rEFH"]) == n_seeds for v in fb_summary.values())
@@ -1922,7 +1998,8 @@ pooled = {s: min(fb_best[s]["listed"] + best_of_3[s]["listed"], key=lambda x: x[
 met_pooled = [s for s, x in pooled.items()
               if target_mark(x["velocity_r2"], x["mse"], seed_rows[s]["KF-1"]) == "✓"]
 display(Markdown(
-    f"- **With three restarts, free bits meet the target on {len(met_fb3)} of {n_seeds} seeds** "
+    f"- **With three restarts, free bits meet the velocity target on {len(met_fb3)} of "
+    f"{n_seeds} seeds** "
     f"(seeds {seed_list(met_fb3)}; one run per seed: {len(fbs['met'])}); the rVAE-β with three "
     f"restarts on {len(met_b3)} (seeds {seed_list(met_b3)}). Of the "
     f"{len(fb_all)} free-bits restarts, "
@@ -1932,8 +2009,8 @@ display(Markdown(
     f"with a mean test MSE of {statistics.mean(b['mse'] for b in fb_best.values()) * 1e4:.2f}e-4 "
     f"(rVAE-β, best of 3: {mean_b3 * 1e4:.2f}e-4; rEFH: {mean_refh * 1e4:.2f}e-4).\n"
     f"- The two protocols miss different seeds, so every seed has a network among its six "
-    f"(three of each) that meets the target. Keeping the one of the six with the lowest "
-    f"validation score meets it on {len(met_pooled)} of {n_seeds} seeds (seeds "
+    f"(three of each) that meets the velocity target. Keeping the one of the six with the "
+    f"lowest validation score meets it on {len(met_pooled)} of {n_seeds} seeds (seeds "
     f"{seed_list(met_pooled)}): the validation score, a position error, ranks a network with "
     f"little linearly readable velocity first wherever its error is lower."))
 assert len(both) == n_seeds and len(met_pooled) < n_seeds
@@ -1941,14 +2018,17 @@ assert len(met_fb3) < n_seeds                  # not every seed, with either pro
 assert all(b["mse"] > seed_rows[s]["rEFH"] for s, b in fb_best.items())
 
 # %% [markdown]
+# (rvae-summary)=
 # ## Summary
 #
 # - The rVAE is the rEFH's idea in a VAE: the negative ELBO of the pair $(u_{t-1}, y_t)$, summed
 #   over time, with $u_{t-1}$ detached. Written in the page, the loss and its gradient equal the
 #   library's; without the detach, the gradient equals the rVAE-BPTT's. The detach drops exactly
 #   the through-time part, which touches only the encoder.
-# - Late fusion mirrors the additive form of the exact posterior implied by the generative
-#   model's conditional independence.
+# - Late fusion, a $y$-only encoder followed by a one-hidden-layer head on $[h_t; u_{t-1}]$, is an
+#   inductive bias suggested by the additive form of the exact posterior: $y_t$ is summarised
+#   before it meets $u_{t-1}$, which limits the interactions between the two but does not remove
+#   them.
 # - On the population code the TVAE ends a little below KF-1, live and in every paper seed; the
 #   rVAE is a little below KF-1 live, but at paper scale above it on average and on three seeds
 #   of five. Both are first-order filters: no velocity in the state, a lag like KF-1's, and no
@@ -1963,26 +2043,27 @@ assert all(b["mse"] > seed_rows[s]["rEFH"] for s, b in fb_best.items())
 #   $\beta$ warmed up from a low value to just under 1, three latents) turns the loss into a
 #   rate–distortion Lagrangian, no longer a likelihood bound, in which a carried velocity earns
 #   $(1 - \beta)$ of its rate back. Under the same local rule it puts a velocity into the
-#   rVAE's state in some seeds: at paper scale it beats KF-1 and the plain rVAE on every seed,
-#   but carries the velocity with an error below KF-1's on only some of them, closes under half
-#   the KF-1-to-KF-2 gap, and stays behind the rEFH on every seed. Which seeds depends on the
-#   initialisation; training three and keeping the one with the best validation score makes
-#   the velocity appear in more seeds, not all: the score, an average over the last evaluations of
-#   training, does not always rank the final networks as the test set does, with ten
-#   validation trajectories or forty.
+#   rVAE's state in some seeds. At paper scale it beats KF-1 and the plain rVAE on every seed,
+#   but meets the velocity target (a velocity $R^2 \ge 0.5$ and an error below KF-1's) on only
+#   some of them. It closes under half of the KF-1-to-KF-2 gap, so it fails the scorecard's
+#   stricter test of second order, and it stays behind the rEFH on every seed. Which seeds
+#   carry the velocity depends on the initialisation. Training three and keeping the one with
+#   the best validation score meets the velocity target on more seeds, not all. The score, an
+#   average over the last evaluations of training, does not always rank the final networks as
+#   the test set does, with ten validation trajectories or forty.
 # - Scoring $u_{t-1}$ as the uncertain data it is, the expected $u$-term under the previous
 #   posterior, $-\log \hat p(\nu_{t-1} \mid x_t) + \tfrac12 \operatorname{tr}(\Sigma_u^{-1}
-#   \Upsilon_{t-1})$, removes the velocity from every seed and puts the rVAE-β above KF-1. Its
-#   velocity, and its edge over KF-1, are a memory copied from $u_{t-1}$ without loss, which the
-#   objective does not price; the spikes do not sustain them.
+#   \Upsilon_{t-1})$, removes the velocity from every seed and puts the rVAE-β above KF-1 on
+#   every seed, and above the plain rVAE on four of five. That fits a velocity copied from
+#   $u_{t-1}$ without loss, but the test cannot tell it from a trace term that removes every
+#   memory carried through $u_{t-1}$; the plain rVAE scored the same way would separate the two.
 # - Free bits at $\beta = 1$ subsidise only the coordinates that carry less than 1 nat, which a
-#   velocity does and the position does not. They put a velocity into the state on some paper
-#   seeds with an error below KF-1's, with a velocity that forms late in training, but not on
-#   every seed, with the preset's learning-rate decay or a slower one, nor with three
-#   initialisations kept on validation, which miss a different seed than the rVAE-β's three.
-#   No change of the price tried here makes the rVAE second order on every seed: a velocity is
-#   worth too little to the
-#   joint of one step for the local rule to find it reliably. On Moving MNIST the same free bits
+#   velocity does and the position does not. They meet the velocity target on some paper seeds,
+#   with a velocity that forms late in training, but not on every seed, with the preset's
+#   learning-rate decay or a slower one, nor with three initialisations kept on validation,
+#   which miss a different seed than the rVAE-β's three. No change of the price tried here
+#   makes the rVAE second order on every seed: a velocity is worth too little to the joint of
+#   one step for the local rule to find it reliably. On Moving MNIST the same free bits
 #   make the generated digits move on each of five seeds ({doc}`moving_mnist`); on the
 #   bouncing balls they do not ({doc}`balls`).
 
@@ -2315,12 +2396,12 @@ def _():
 # The chapter values the velocity by summing $-\frac12\log(1 - R^2)$ over the two latent
 # dimensions of $\Delta u_t$ separately, which ignores their correlation. For jointly Gaussian
 # variables the information that regressors $v$ carry about a vector $r$ is
-# $I(r; v) = \frac12 \log\det \operatorname{Cov}(r) - \frac12 \log\det \operatorname{Cov}(r -
-# \hat r)$, where $\hat r$ is the least-squares prediction of $r$ from $v$ and a constant. Write
-# `gaussian_information(r, v)` for samples `r` (`(n, d)`) and `v` (`(n, k)`), in nats (work in
-# float64). Then apply it to the data themselves: how many nats about the velocity $\dot s_t$
-# does the difference of two consecutive centre-of-mass observations,
-# $\operatorname{wrap}(\bar s_{t-1} - \bar s_t)$, carry?
+# $\mathbb I(r; v) = \frac12 \log\det \operatorname{Cov}(r) - \frac12 \log\det
+# \operatorname{Cov}(r - \hat r)$, where $\hat r$ is the least-squares prediction of $r$ from
+# $v$ and a constant. Write `gaussian_information(r, v)` for samples `r` (`(n, d)`) and `v`
+# (`(n, k)`), in nats (work in float64). Then apply it to the data themselves: how many nats
+# about the velocity $\dot s_t$ does the difference of two consecutive centre-of-mass
+# observations, $\operatorname{wrap}(\bar s_{t-1} - \bar s_t)$, carry?
 # ```
 
 # %% [markdown]
@@ -2399,14 +2480,14 @@ def _():
 # {ref}`The rVAE-β section <rvae-second-order>` changes the price: with a KL weight $\beta$
 # warmed up from a low value to just under 1 and three latents, the rVAE-β learns the velocity
 # in some paper seeds but not in all, and keeping the best of three initialisations on the
-# validation set reaches four seeds of five. Take it further, with the local rule throughout.
-# Can a
-# schedule of $\beta$, or a weight $\lambda_u > 1$ on the past's reconstruction
-# $-\log \hat p(u_{t-1} \mid x_t)$ instead, make the rVAE a second-order filter on every seed: a
-# velocity $R^2$ well above 0, a lag near 0, a test MSE between KF-1's and KF-2's? How do the
-# answers depend on the schedule (or $\lambda_u$), on the size $n_x$ of the latent (2, 3, 4), on
-# the length of training after the warm-up, and on the seed? What does the position readout lose
-# as $\beta \to 0$?
+# validation set meets the velocity target on four seeds of five. Take it further, with the
+# local rule throughout. Can a schedule of $\beta$, or a weight $\beta_u > 1$ on the past's
+# reconstruction $-\log \hat p(u_{t-1} \mid x_t)$ instead (as $\beta$ weights the rate), make
+# the rVAE a second-order filter on every seed: a velocity $R^2$ well above 0, a lag near 0, and
+# a test MSE that closes at least half of the KF-1-to-KF-2 gap ($f \ge 1/2$, the
+# {doc}`scorecard`'s test)? How do the answers depend on the schedule (or $\beta_u$), on the
+# size $n_x$ of the latent (2, 3, 4), on the length of training after the warm-up, and on the
+# seed? What does the position readout lose as $\beta \to 0$?
 # ```
 
 # %% [markdown]
@@ -2425,43 +2506,44 @@ def _():
 #
 # The file records the test MSE and, in its details, `velocity_r2`; the lag and the gap probe of
 # the chapter need the trained model (`--checkpoint-dir`, then `load_model`). A weight
-# $\lambda_u$ needs a subclass that scales `nll_u` in `_terms` (it returns `(kl, nll_u, nll_y)`
+# $\beta_u$ needs a subclass that scales `nll_u` in `_terms` (it returns `(kl, nll_u, nll_y)`
 # per sequence), trained with `tlr.train.fit` on `epoch_data(...)` as `run` does:
 #
 # ```python
 # class WeightedPastRVAE(RVAE):
-#     lambda_u = 4.0
+#     u_weight = 4.0  # β_u
 #
 #     def _terms(self, y_t, u_prev, x, nu, std, u_var=None):
 #         kl, nll_u, nll_y = super()._terms(y_t, u_prev, x, nu, std, u_var)
-#         return kl, self.lambda_u * nll_u, nll_y
+#         return kl, self.u_weight * nll_u, nll_y
 # ```
 #
 # What to expect and why:
 #
 # - The velocity's own reward is small at any price: a few hundredths of a nat per step from
-#   what it predicts. The lever is the memory dividend of the section: a coordinate copied from
-#   $u_{t-1}$ with $I$ nats of precision earns $(1 - \beta) I$ per step under $\ell_t^\beta$, and
-#   $(\lambda_u - 1) I$ under a weight $\lambda_u$ on the $u$-term, which sharpens only the
-#   past's likelihood and leaves the present's alone.
+#   what it predicts. The lever is the memory dividend of the section: a coordinate $j$ copied
+#   from $u_{t-1}$ at a rate of $\mathcal R_t^j$ nats earns $(1 - \beta) \mathcal R_t^j$ per step
+#   under $\ell_t^\beta$, and $(\beta_u - 1) \mathcal R_t^j$ under a weight $\beta_u$ on the
+#   $u$-term, which sharpens only the past's likelihood and leaves the present's alone.
 # - Any memory earns that dividend, a drifting one too: as $\beta \to 0$ the encoder copies
 #   $u_{t-1}$ into $x_t$ at almost no cost and the filter can turn into a self-sustaining memory
 #   that drifts from the data (the failure the chapter describes for a small fixed $\sigma_u$).
 #   Watch the gap probe and the position error for that.
 # - With $n_x = 2$ both latents are used by the position on the ring; a velocity needs a third
 #   dimension. Sweep $n_x \in \{2, 3, 4\}$ together with the schedule.
-# - The section's setting met its target with the `quick` preset's 120 epochs on more seeds than
-#   with the `paper` preset's 240. Each saved paper run records the velocity $R^2$ along
+# - The section's setting met the velocity target with the `quick` preset's 120 epochs on more
+#   seeds than with the `paper` preset's 240. Each saved paper run records the velocity $R^2$ along
 #   training (`velocity_r2_curve` beside `curve` in its details): see where it appears and
 #   where it is lost, against the schedule of $\beta$. The restart runs list every restart's
-#   validation score, test MSE and velocity $R^2$ (`details["rVAE-β"]["restarts"]`): a rule that chooses among restarts without the
-#   test set and never keeps a first-order one would be a result in itself; state it before
-#   running it.
+#   validation score, test MSE and velocity $R^2$ (`details["rVAE-β"]["restarts"]`): a rule
+#   that chooses among restarts without the test set and never keeps a first-order one would
+#   be a result in itself; state it before running it.
 # - Compare with the rEFH, which has no KL at all and a 240-unit $u_{t-1}$: the closest VAE
-#   analogue is a large $\lambda_u$ with a wide latent.
+#   analogue is a large $\beta_u$ with a wide latent.
 # - Whatever lever you try, score $u_{t-1}$ as uncertain data too (`u_uncertain=True`, the
 #   section on where the velocity lives): a velocity that survives it is sustained by the
-#   spikes, one that does not is a lossless copy of the past.
+#   spikes. One that does not may be a lossless copy of the past, or may have gone with every
+#   other memory of $u_{t-1}$; the plain rVAE scored the same way tells the two apart.
 #
 # The open question behind it: is the rEFH's second-order learning a property of the local
 # rule with a joint objective, or of the particular information economics of a harmonium's
@@ -2470,3 +2552,26 @@ def _():
 # in a model without the $u$-term, a TVAE with its KL weighted the same way: if it stays first
 # order, the $u$-term's memory dividend is the mechanism.
 # ````
+
+# %% [markdown]
+# ## References
+#
+# - Alemi, A. A., Poole, B., Fischer, I., Dillon, J. V., Saurous, R. A. & Murphy, K. (2018).
+#   Fixing a broken ELBO. *ICML 2018*. https://arxiv.org/abs/1711.00464
+# - Bowman, S. R., Vilnis, L., Vinyals, O., Dai, A. M., Jozefowicz, R. & Bengio, S. (2016).
+#   Generating sentences from a continuous space. *CoNLL 2016*. https://arxiv.org/abs/1511.06349
+# - Clevert, D.-A., Unterthiner, T. & Hochreiter, S. (2016). Fast and accurate deep network
+#   learning by exponential linear units (ELUs). *ICLR 2016*. https://arxiv.org/abs/1511.07289
+# - Higgins, I., Matthey, L., Pal, A., Burgess, C., Glorot, X., Botvinick, M., Mohamed, S. &
+#   Lerchner, A. (2017). β-VAE: learning basic visual concepts with a constrained variational
+#   framework. *ICLR 2017*. https://openreview.net/forum?id=Sy2fzU9gl
+# - Kingma, D. P., Salimans, T., Jozefowicz, R., Chen, X., Sutskever, I. & Welling, M. (2016).
+#   Improved variational inference with inverse autoregressive flow. *NeurIPS 2016*.
+#   https://arxiv.org/abs/1606.04934
+# - Kingma, D. P. & Welling, M. (2014). Auto-encoding variational Bayes. *ICLR 2014*.
+#   https://arxiv.org/abs/1312.6114
+# - Krishnan, R. G., Shalit, U. & Sontag, D. (2015). Deep Kalman filters. arXiv:1511.05121.
+#   https://arxiv.org/abs/1511.05121
+# - Tishby, N., Pereira, F. C. & Bialek, W. (1999). The information bottleneck method.
+#   *Proceedings of the 37th Allerton Conference on Communication, Control and Computing*.
+#   https://arxiv.org/abs/physics/0004057
