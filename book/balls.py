@@ -58,8 +58,9 @@
 # which takes about two hours per model, is loaded from saved runs.
 #
 # "Sources §n" points to a section of the appendix {ref}`Sources and protocols <sources>`, which
-# traces every setting to its primary source. Training times in the tables are wall-clock on a
-# shared machine and vary by up to twice for the same work.
+# traces every setting to its primary source. Training times in the tables are wall-clock
+# times and noisy: identical runs differ by up to about four times ({doc}`local_vs_bptt`
+# measures this on repeated runs).
 
 # %% tags=["remove-input"]
 import subprocess

@@ -108,8 +108,9 @@ print(json.dumps(shown, indent=1, ensure_ascii=False))
 # `--set KEY=VALUE` overrides of the preset) and makes each combination one run with one
 # model, so that a crashed or diverged run costs only itself and a finished run is never
 # redone. The grids behind the book's tables ship with `tlr` under the names of their files in
-# `sweeps/`: `table1`, `table2`, `dynamics` (with `dynamics_pilot`, `dynamics_tuned`), `hidden`
-# (with `hidden_pilot`) and the rVAE-β restarts. Table 1's:
+# [`sweeps/`](https://github.com/tlr-book/tlr/tree/main/sweeps): `table1`, `table2`,
+# `dynamics` (with `dynamics_pilot`, `dynamics_tuned`), `hidden` (with `hidden_pilot`) and the
+# rVAE-β restarts. Table 1's:
 
 # %%
 print(grid_path("table1").read_text())
@@ -633,8 +634,8 @@ assert all(not d["beats"] for d in ruled_dyn)  # at the kept rate it still loses
 # ## What a reproduction costs
 #
 # Every run file records its training time. Summed over the saved Table 1 runs, per model and
-# seed (one CPU thread each). The times were measured on a shared two-core machine and are
-# noisy (the first line below compares repeated runs); medians are shown:
+# seed (one CPU thread each). The times are noisy (the first line below compares repeated
+# runs); medians are shown:
 
 # %%
 rvae_walls = {}  # the rVAE's paper runs and their repeats with the rVAE chapter's velocity probe
@@ -726,11 +727,12 @@ assert after.splitlines()[1].split()[1] == "20/20"
 # 40 × 255 by 255 × 240. On a GPU such a product takes a few microseconds of arithmetic, less
 # than it takes PyTorch to *issue* it (Python, the dispatcher and the kernel launch: about
 # 10 µs per operator in eager mode). A training update then costs about (operators per
-# update) × 10 µs, however fast the GPU. The benchmark `benchmarks/gpu_estimate.py` counts
-# the operators of one update of every model as `tlr.train.fit` runs it, and its matrix-product
-# FLOPs, and takes the larger of the two times, operators × 10 µs or FLOPs at half the GPU's
-# peak. It is a lower bound for eager PyTorch: the time between operators in real model code
-# is often longer.
+# update) × 10 µs, however fast the GPU. The benchmark
+# [`benchmarks/gpu_estimate.py`](https://github.com/tlr-book/tlr/blob/main/benchmarks/gpu_estimate.py)
+# counts the operators of one update of every model as `tlr.train.fit` runs it, and its
+# matrix-product FLOPs, and takes the larger of the two times, operators × 10 µs or FLOPs at
+# half the GPU's peak. It is a lower bound for eager PyTorch: the time between operators in
+# real model code is often longer.
 
 # %%
 est = results.benchmark("gpu_estimate")
@@ -767,14 +769,15 @@ print(", ".join(f"{n} ({est['models'][n]['ops_launching']} operators per update)
 # ### Measured on one GPU, and CUDA graphs
 #
 # The estimate can be checked where it matters most, the bouncing-ball harmonium update. The
-# benchmark `benchmarks/graph_update.py` times one paper-preset update (one 100-frame
-# sequence, CD-25, the optimiser step and the finiteness checks of `fit`) on an NVIDIA H200,
-# with the chains' products in bfloat16, two ways: eagerly, one launch per operator, and
-# replayed as a **CUDA graph**. A graph records the update's kernels once and replays them
-# with a single launch from the host; `tlr.graphs.GraphedUpdate` does this around the model's
-# own `update`, with the run's random generator registered with the graph so that each replay
-# draws fresh noise from the same stream. Switch it on with
-# `--set harmonium.cuda_graph=true --device cuda`.
+# benchmark
+# [`benchmarks/graph_update.py`](https://github.com/tlr-book/tlr/blob/main/benchmarks/graph_update.py)
+# times one paper-preset update (one 100-frame sequence, CD-25, the optimiser step and the
+# finiteness checks of `fit`) on an NVIDIA H200, with the chains' products in bfloat16, two
+# ways: eagerly, one launch per operator, and replayed as a **CUDA graph**. A graph records the
+# update's kernels once and replays them with a single launch from the host;
+# `tlr.graphs.GraphedUpdate` does this around the model's own `update`, with the run's random
+# generator registered with the graph so that each replay draws fresh noise from the same
+# stream. Switch it on with `--set harmonium.cuda_graph=true --device cuda`.
 
 # %%
 gpu = results.benchmark("graph_update")
@@ -815,9 +818,9 @@ assert 40 < gflop < 45 and est["models"]["balls/rEFH"]["ops_launching"] > 1000
 #
 # For reproducing Table 1, a multi-core CPU with `--jobs` is the cheapest (and `--device cpu`
 # on a machine with a GPU); Table 2's harmoniums are the runs worth a GPU.
-# `benchmarks/gpu_check.sh` in the repository is the prepared check for one CUDA GPU: the
-# CUDA tests, this benchmark, every video model trained and scored on the GPU, and one
-# paper-preset harmonium run.
+# [`benchmarks/gpu_check.sh`](https://github.com/tlr-book/tlr/blob/main/benchmarks/gpu_check.sh)
+# in the repository is the prepared check for one CUDA GPU: the CUDA tests, this benchmark,
+# every video model trained and scored on the GPU, and one paper-preset harmonium run.
 
 # %% [markdown]
 # ## Summary

@@ -35,14 +35,23 @@
 # seconds on a CPU.
 #
 # **Terms**, for a reader who starts here. $u_{t-1}$: a model's state at the previous step.
-# ORDER 0: predict the last observation. KF-1, KF-2: Kalman filters with first- and
-# second-order dynamics fitted by EM; KF-true: the filter with the true parameters; gain-aware
-# KF-1: KF-1 told each step's total spike count. TVAE: the rVAE's transition-only control;
-# rVAE-BPTT: the rVAE trained with BPTT; rVAE-β: the rVAE with its KL term weighted by
-# $\beta < 1$. Velocity probe: the $R^2$ of a linear readout of the true velocity from a
-# model's state. Motion ratio: the share of the true displacement that generated frames
-# reproduce (1: all, 0: frozen). Presets `quick`, `medium`, `paper`: increasing training
-# budgets, `paper` being the authors'. The poster marks the TRBM and RTRBM of Table 1 with an
+# ORDER 0: a model with no dynamics; in Table 1 the position read from the current step's
+# spikes alone (their centre of mass), on video a copy of the last frame. KF-1, KF-2: Kalman
+# filters with first- and second-order dynamics fitted by EM; KF-true: the filter with the true
+# parameters; gain-aware KF-1: KF-1 told each step's total spike count. TVAE: the rVAE's
+# transition-only control; rVAE-BPTT: the rVAE trained with BPTT; rVAE-β: the rVAE with its KL
+# term weighted by $\beta < 1$, β warmed up during training from a low value to its final one,
+# and on the oscillator three latents instead of the rVAE's two. Velocity probe: the $R^2$ of a
+# linear readout of the true velocity from a model's state. Motion ratio: the share of the true
+# displacement of the centre of mass that generated frames reproduce along its direction (1:
+# all, 0: frozen). It is not zero for frames that know nothing of the velocity: a blank frame,
+# whose centre of mass sits in the middle at once, already earns a large share of it, because
+# the balls and digits drift back to the middle. The chapters therefore read it against such
+# velocity-free references and together with the **CoM error**, the mean distance between the
+# generated and the true centre of mass ({ref}`balls-motion`). Presets `quick`, `medium`,
+# `paper`: increasing training budgets, `paper` being the budget and sizes of the authors'
+# code, with Makin's learning-rate schedules for the harmoniums rather than the Adam at
+# $10^{-4}$ that the poster names. The poster marks the TRBM and RTRBM of Table 1 with an
 # asterisk it does not explain; we keep it.
 
 # %% tags=["remove-input"]
@@ -54,12 +63,14 @@ if "google.colab" in sys.modules:
                     "tlr @ git+https://github.com/tlr-book/tlr"], check=True)
 
 # %% [markdown]
-# Every number below is read from a saved run with `tlr.results.load`; the only numbers not
-# computed by our code are the poster's own, which `tlr.poster` holds verbatim.
+# Every number below is read from a saved run through `tlr.results` or from the library's
+# presets; the only numbers not computed by our code are the poster's own, which `tlr.poster`
+# holds verbatim, and one setting of the authors' code, quoted with its source.
 
 # %%
 import statistics
 import time
+import warnings
 from collections import Counter
 
 import matplotlib.pyplot as plt
@@ -68,9 +79,12 @@ from matplotlib.ticker import NullFormatter
 
 from tlr.provenance import short_command, short_commit
 from tlr import results, tuning
+from tlr.data.lds_ppc import LTIConfig
 from tlr.evaluation import order
+from tlr.experiments.balls import PRESETS as BALLS_PRESETS
+from tlr.experiments.ppc import PRESETS as PPC_PRESETS
 from tlr.poster import TABLES
-from tlr.sweep import load_grid, summary_rows
+from tlr.sweep import load_grid, summary_rows, t_quantile
 
 T_START = time.perf_counter()
 plt.rcParams["figure.dpi"] = 110
@@ -84,13 +98,15 @@ print(f"{len(results.available())} saved runs (tlr.results)")
 # %% [markdown]
 # ## The saved runs
 #
-# Table 1's rows come from the `paper` preset of {doc}`lti_ppc`, every seed saved; a run file
-# may hold several models (the Kalman filters and the rEFH, the TRBM and RTRBM, the VAEs) or
-# one (the runs of `python -m tlr sweep`, {doc}`reproducing`). A seed fixes the test set, so
-# models from different files of one seed are scored on the same trajectories; a model found
-# in two files of one seed (KF-1) must have the same score in both, which
-# `tlr.sweep.summarize` checks while it collects the seeds. Table 2's rows come from the
-# `paper` runs of {doc}`balls`.
+# Table 1's rows come from all the saved runs of the oscillator of {doc}`lti_ppc` at the
+# `paper` preset, over every seed for which they were saved (the table below counts them). A
+# run file may hold several models (the Kalman filters and the rEFH, the TRBM and RTRBM, the
+# VAEs) or one (the runs of `python -m tlr sweep`, {doc}`reproducing`). A seed fixes the test
+# set, so models from different files of one seed are scored on the same trajectories, and a
+# model found in two files of one seed (KF-1) should have the same score in both:
+# `tlr.sweep.summarize`, which collects the seeds, keeps the first file's score (in sorted
+# order) and warns if another file's differs. Table 2's rows come from the `paper` runs of
+# {doc}`balls`.
 
 # %%
 def paper_runs(experiment: str) -> dict[str, dict]:
@@ -105,12 +121,14 @@ def by_seed(runs: dict[str, dict], metric: str = "mse") -> dict[str, dict[int, f
     """{model: {seed: metric}}, through tlr.sweep.summarize (one value per seed and model).
     A score found twice must agree; a time may not (KF-1 is fitted in two files of a seed)."""
     experiment = next(iter(runs.values()))["experiment"]
-    rows = summary_rows(list(runs.values()), experiment, metric=metric, agree=metric == "mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # two files of one seed with different scores: stop
+        rows = summary_rows(list(runs.values()), experiment, metric=metric, agree=metric == "mse")
     return {m: dict(zip(r["seeds"], r["values"], strict=True)) for m, r in rows.items()}
 
 
 PPC_RUNS, BALLS_RUNS = paper_runs("ppc"), paper_runs("balls")
-ppc, ppc_train_s = by_seed(PPC_RUNS), by_seed(PPC_RUNS, "train_s")
+ppc = by_seed(PPC_RUNS)
 balls = by_seed(BALLS_RUNS)
 ppc_failed: dict[str, list[int]] = {}
 ppc_details: dict[str, dict[int, dict]] = {}
@@ -120,6 +138,9 @@ for run in PPC_RUNS.values():
     for model, d in run.get("details", {}).items():
         ppc_details.setdefault(model, {})[run["seed"]] = d
 mnist = results.load("mnist/quick_seed0")
+VAE_PAPER = PPC_PRESETS["paper"].vae  # the Terms: the rVAE-β on the oscillator
+assert (VAE_PAPER.n_latent, VAE_PAPER.beta_n_latent) == (2, 3)
+assert 0 < VAE_PAPER.beta_kl_weight0 < VAE_PAPER.beta_kl_weight < 1 and VAE_PAPER.beta_kl_warmup > 0
 # the rVAE-β with three initialisations per seed, the best validation score kept ({doc}`rvae`)
 restarts = {r["seed"]: r["details"]["rVAE-β"] | {"mse": r["results"]["rVAE-β"]["mse"]}
             for r in map(results.load, results.available("ppc/rvae_beta_restarts/ppc_*"))
@@ -168,7 +189,9 @@ print("diverged (no score), model: seeds:", ppc_failed)
 # %% [markdown]
 # ## How a verdict is decided
 #
-# One rule, applied in code to every claim:
+# Every row of the two tables is graded by one rule, applied in code; every claim without a
+# number of its own gets a test of its own, stated next to it before its result. The four
+# verdicts:
 #
 # - **reproduced**: for a row of Table 1 or 2, our mean over seeds is within
 #   **±15 %** of the poster's number. For a claim without a number of its own, the test
@@ -178,6 +201,14 @@ print("diverged (no score), model: seeds:", ppc_failed)
 # - **contradicted**: a table row whose order against some other row is the reverse of the
 #   poster's in *every* seed; for a claim without a number, the opposite of its test holds.
 # - **not reproduced**: anything else, e.g. a test that fails without the opposite being shown.
+#
+# For a table row the first verdict of this list that applies is the one given. A row within
+# the band is therefore reproduced even where its order against another row is reversed, in
+# some seeds or in all; the evidence names those rows, marking the orders reversed in every
+# seed. A row outside the band can be contradicted because of where *another* row landed,
+# since an order is a comparison of two rows; where such a row has the poster's number inside
+# the 95 % interval of our mean over seeds ({doc}`reproducing`), so that its own value is
+# compatible with the poster's, the evidence says so.
 #
 # Whether a model learned *second-order* dynamics (the velocity that no neuron reports) is
 # judged on Table 1's own scale, KF-1 (a fitted first-order filter with constant $R$) to KF-2
@@ -249,6 +280,13 @@ def signed(x: float) -> str:
     return "0.00" if abs(x) < 0.005 else f"{x:+.2f}"
 
 
+def interval95(x: dict) -> tuple[float, float]:
+    """The 95 % t-interval of the mean over seeds (two or more), as tlr.sweep.summarize has it."""
+    v = list(x.values())
+    half = t_quantile(len(v) - 1) * statistics.stdev(v) / len(v) ** 0.5
+    return statistics.fmean(v) - half, statistics.fmean(v) + half
+
+
 def ratio_range(r: list[float]) -> str:
     return f"{min(r):.2f}×" if max(r) - min(r) < 0.005 else f"{min(r):.2f}–{max(r):.2f}×"
 
@@ -272,7 +310,17 @@ for table, ours, scale, digits, poster_digits in (("Table 1", ppc, 1e4, 2, 1),
         table_verdicts[table, model] = verdict
         evidence = f"{seeds_text(ours[model], scale, digits)}, {mean(ours[model]) / p - 1:+.0%}"
         if flipped:
-            evidence += "; order differs from the poster's against " + ", ".join(flipped)
+            evidence += "; order differs from the poster's against " + ", ".join(
+                o + (" (every seed)" if len(ours[model]) > 1 and all(
+                    (ours[model][s] < ours[o][s]) != (p < poster[o])
+                    for s in set(ours[model]) & set(ours[o]))
+                     else "") for o in flipped)
+        if verdict != "reproduced" and len(ours[model]) > 1:
+            lo, hi = interval95(ours[model])
+            if lo <= p <= hi:
+                evidence += (f"; the poster's number lies inside our 95 % interval "
+                             f"({lo * scale:.{digits}f}–{hi * scale:.{digits}f}): the row's "
+                             "own value is compatible with the poster's")
         doc = DOC[model] if table == "Table 1" else "balls"
         claims.append((table, f"{LABEL.get((table, model), model)}: "
                        f"{p * scale:.{poster_digits}f}", verdict, evidence, [doc]))
@@ -301,41 +349,61 @@ claims.append((
 
 # %% [markdown]
 # "BPTT is biologically implausible and computationally expensive." Plausibility is an
-# argument ({doc}`why_not_bptt`), not something a run measures. The cost is measured: every
-# saved run that trained a model both ways (RTRBM against TRBM, rVAE-BPTT against rVAE; same
-# preset, seed and data) records both training times. Test: the BPTT variant's training time
-# is larger in most pairs (the median ratio is above 1). {doc}`local_vs_bptt` measures the
-# cost per update: memory that grows with the sequence length under BPTT and can stay constant
-# under a local rule (the streamed rVAE, the online rEFH). The training times are noisy:
-# runs saved twice, with the same result to the bit, differ by up to four times in wall time.
+# argument ({doc}`why_not_bptt`), not something a run measures. The cost is measured, and
+# most cleanly in memory. The saved benchmark of {doc}`local_vs_bptt`
+# (`tlr.results.benchmark("bptt")`) records the peak memory of one update against the
+# sequence length $T$, for a pair of updates that differ in BPTT alone: the rVAE-BPTT and the
+# streamed local rVAE. Test: the BPTT update's memory grows with $T$, while the local rule's
+# stays flat (within 1 % over every $T$ of the benchmark); contradicted if the local rule's
+# grows at least as fast. Training times are reported beside it but do not decide the verdict.
+# A time ratio is taken only between two models trained in the same run file (one process:
+# RTRBM against TRBM, rVAE-BPTT against rVAE), and runs saved twice, with the same result to
+# the bit, differ in wall time by up to the factor computed below, so a smaller ratio is no
+# evidence either way.
 
 # %%
-train_s = {}  # (experiment, preset, seed): {model: training seconds}, over all its files
 repeats = {}  # (experiment, preset, seed, model, MSE): training seconds of each file with it
+cost_pairs = {}  # (run file, BPTT model): BPTT / local training time, within that one file
 for name in results.available():
     run = results.load(name)
     if "results" in run and not run.get("overrides"):
         key = (run["experiment"], run["preset"], run["seed"])
-        train_s.setdefault(key, {}).update({m: r["train_s"] for m, r in run["results"].items()})
         for m, r in run["results"].items():
             repeats.setdefault((*key, m, r["mse"]), []).append(r["train_s"])
+        t = {m: r["train_s"] for m, r in run["results"].items()}
+        cost_pairs |= {(name, bptt): t[bptt] / t[local]
+                       for bptt, local in (("RTRBM", "TRBM"), ("rVAE-BPTT", "rVAE"))
+                       if bptt in t and local in t}
 time_noise = max(max(t) / min(t) for t in repeats.values() if len(t) > 1 and min(t) > 10)
-assert 3.5 < time_noise < 4.5, time_noise  # "up to four times"
-cost_pairs = {(*key, bptt): t[bptt] / t[local] for key, t in train_s.items()
-              for bptt, local in (("RTRBM", "TRBM"), ("rVAE-BPTT", "rVAE"))
-              if bptt in t and local in t}
+assert 3.5 < time_noise < 4.5, time_noise  # as in local_vs_bptt: up to about four times
 ratios = list(cost_pairs.values())
-display(Markdown("\n".join(["| experiment | preset | seed | pair | BPTT / local time |",
-                            "|---|---|---:|---|---:|"]
-                           + [f"| {e} | {p} | {s} | {b} / {'TRBM' if b == 'RTRBM' else 'rVAE'} "
-                              f"| {r:.2f}× |" for (e, p, s, b), r in cost_pairs.items()])))
+display(Markdown("\n".join(["| run file | pair | BPTT / local time |", "|---|---|---:|"]
+                           + [f"| `{n}` | {b} / {'TRBM' if b == 'RTRBM' else 'rVAE'} "
+                              f"| {r:.2f}× |" for (n, b), r in cost_pairs.items()])))
+bench = results.benchmark("bptt")  # the saved benchmark of local_vs_bptt
+Ts, mem = bench["T"], {p: bench["pairs"][p] for p in ("rVAE", "rEFH")}
+mem_local, mem_bptt = mem["rVAE"]["local"]["peak_mb"], mem["rVAE"]["bptt"]["peak_mb"]
+local_flat = max(mem_local) <= 1.01 * min(mem_local)
+bptt_grows = all(b > a for a, b in zip(mem_bptt, mem_bptt[1:], strict=False))
+trbm_mb = bench["details"]["TRBM"]["peak_mb"][-1]  # the RTRBM's protocol without BPTT
+batched_mb = bench["details"]["rVAE local (batched)"]["peak_mb"][-1]
 claims.append((
     ABSTRACT, "BPTT is biologically implausible and computationally expensive",
-    test_verdict([statistics.median(ratios) > 1], [max(ratios) < 1]),
-    f"training time, BPTT / local: median {statistics.median(ratios):.2f}× over "
-    f"{len(ratios)} saved pairs ({min(ratios):.2f}–{max(ratios):.1f}×); memory per update "
-    "in the cost chapter; plausibility is argued, not measured",
+    test_verdict([local_flat, bptt_grows],
+                 [mem_local[-1] / mem_local[0] >= mem_bptt[-1] / mem_bptt[0]]),
+    f"peak memory per update, $T$ = {Ts[0]} to {Ts[-1]}: rVAE-BPTT {mem_bptt[0]:.2f} to "
+    f"{mem_bptt[-1]:.0f} MB, the streamed rVAE {mem_local[0]:.2f} MB at every $T$ (the "
+    f"batched local rVAE used in training grows as well, to {batched_mb:.0f} MB: the local rule "
+    f"allows constant memory, it does not bring it by itself); the RTRBM "
+    f"grows too (to {mem['rEFH']['bptt']['peak_mb'][-1]:.0f} MB, the online rEFH "
+    f"{mem['rEFH']['local']['peak_mb'][-1]:.2f} MB), but the TRBM, without BPTT, needs "
+    f"{trbm_mb:.0f} MB of that. Training time, BPTT / local within one run: median "
+    f"{statistics.median(ratios):.2f}× over {len(ratios)} pairs ({min(ratios):.2f}–"
+    f"{max(ratios):.1f}×), against wall times of identical runs that differ by up to "
+    f"{time_noise:.1f}×. Plausibility is argued, not measured",
     ["local_vs_bptt", "why_not_bptt"]))
+assert local_flat and bptt_grows and trbm_mb > 0.8 * mem["rEFH"]["bptt"]["peak_mb"][-1]
+assert all(max(v["local"]["peak_mb"]) <= 1.01 * min(v["local"]["peak_mb"]) for v in mem.values())
 
 # %% [markdown]
 # The third bullet is the poster's proposal: "require the generative model to learn the joint
@@ -386,54 +454,96 @@ claims.append((
 
 # %% [markdown]
 # "On toy datasets the procedure has the same effect as including BPTT." The poster's
-# evidence is the rEFH (local rule, joint model) landing next to the RTRBM (BPTT). Test: the
-# rEFH's mean error is within the same ±15 % of the RTRBM's, in both tables.
+# evidence is the rEFH (local rule, joint model) landing next to the RTRBM (BPTT): two
+# harmoniums with different objectives, not one model trained both ways. Test: the rEFH's mean
+# error is within the same ±15 % of the RTRBM's, in both tables.
 
 # %%
+N_CHAIN = 25  # the protocol's chain length, as the saved columns name it ("previous, 25")
 same_effect = {t: mean(d["rEFH"]) / mean(d["RTRBM"]) for t, d in (("Table 1", ppc),
                                                                   ("Table 2", balls))}
+bptt_div = ppc_failed.get("rVAE-BPTT", [])
+bptt_vs_local = {s: ppc["rVAE-BPTT"][s] / ppc["rVAE"][s] for s in ppc.get("rVAE-BPTT", {})}
+rtrbm_chain = next(r for r in chains["rows"].values() if r["model"] == "RTRBM")
+refh_chain = next(r for r in chains["rows"].values() if r["model"] == "rEFH")
+CHAIN_COLS = (f"noise, {N_CHAIN}", "noise, 200", f"previous, {N_CHAIN}", "previous, 0")
+refh_best_chain = min(refh_chain[c] for c in CHAIN_COLS) / chains["order0"]
+rtrbm_prev = rtrbm_chain[f"previous, {N_CHAIN}"] / chains["order0"]
 claims.append((
-    ABSTRACT, "On toy datasets the procedure has the same effect as including BPTT",
+    ABSTRACT, "On toy datasets the procedure has the same effect as including BPTT "
+    "(harmoniums: rEFH against RTRBM)",
     test_verdict([abs(r - 1) <= TOL for r in same_effect.values()]),
-    "rEFH / RTRBM: " + ", ".join(f"{r:.2f}× ({t})" for t, r in same_effect.items()),
+    "rEFH / RTRBM: " + ", ".join(f"{r:.2f}× ({t})" for t, r in same_effect.items())
+    + ". Limits: a BPTT version of the rEFH's own objective is not measured; the one model "
+    f"trained both ways, the rVAE, diverged under BPTT on {len(bptt_div)} of "
+    f"{len(bptt_div) + len(bptt_vs_local)} seeds of Table 1; on the balls, chains started from "
+    f"the previous frame take the RTRBM to {rtrbm_prev:.2f}× ORDER 0's error, and no chain "
+    f"start or length takes the rEFH below {refh_best_chain:.2f}×",
     ["refh_dynamics", "balls", "local_vs_bptt"]))
 
 # %% [markdown]
-# The two figures show frames generated by the rVAE, bouncing balls and Moving MNIST digits
-# in motion. A figure has no number, so the tests ask what a moving generated sequence
-# needs. For the balls: the rVAE at the paper preset must at least predict the next frame
-# better than copying the last one (ORDER 0). For Moving MNIST: the generated digits must
-# carry at least half of the true displacement (the motion ratio of {doc}`moving_mnist`).
-# Neither figure can be contradicted by our runs, only not reproduced.
+# The two figures show frames generated by the rVAE, bouncing balls and Moving MNIST digits in
+# motion. A figure has no number, so the test asks what a moving generated sequence needs.
+# After a context of true frames the rVAE continues on its own, and its continuation must (a)
+# end nearer the true centre of mass than the frozen last frame does (its CoM error below
+# ORDER 0's, which every saved rollout records) and (b) move more than frames that know nothing
+# of the velocity: a blank frame and a pull of the centre of mass to the middle. The
+# references of (b) are computed in {ref}`balls-motion` and {doc}`moving_mnist` from the test
+# sequences and are not saved with the runs, so their comparison is quoted from those
+# chapters, and the verdict is computed from (a): it can say "not reproduced" when (a) fails,
+# and the code checks that it does not rest on (b). For the balls, the rVAE at the paper preset
+# must also predict the next frame better than copying the last one (ORDER 0). Neither figure
+# can be contradicted by our runs, only not reproduced.
 
 # %%
+def com_err(run: dict, model: str) -> tuple[float, float]:
+    """CoM error of a model's saved continuations, and the frozen last frame's (px)."""
+    ro = run["details"][model]["rollout"]
+    return ro["com_err_px"], ro["frozen_com_err_px"]
+
+
 balls_rvae = balls["rVAE"][0] / balls["ORDER 0"][0]
+balls_err = com_err(balls_beta, "rVAE")  # the paper-preset rVAE of seed 0, on Table 2's test set
+n_gen = len(balls_beta["details"]["rVAE"]["rollout"]["mse_per_step"])  # generated frames
 balls_motion = {m: balls_beta["details"][m]["rollout"]["motion_ratio"] for m in ("rVAE", "rVAE-β")}
 balls_fb_motion = {run: results.load(f"balls/paper_rvae_free_bits{run}_seed0")["details"][
     "rVAE-β"]["rollout"]["motion_ratio"]
     for run in ("", "_e500", "2.5", "_n64")}  # 1 nat; 5 x the updates; 2.5 nats; 64 latents
+balls_holds = [balls_rvae < 1, balls_err[0] < balls_err[1]]
 claims.append((
     FIGURES, "Bouncing-ball frame sequence generated by rVAE",
-    test_verdict([balls_rvae < 1]),
-    f"paper-preset rVAE one step ahead: {balls_rvae:.2f}× ORDER 0's error (seed 0); motion "
-    f"ratio of its 10-frame continuations {balls_motion['rVAE']:.2f}, with the KL priced below 1 "
-    f"(rVAE-β) {balls_motion['rVAE-β']:.2f}, with free bits {balls_fb_motion['']:.2f} (five "
-    f"times the updates {balls_fb_motion['_e500']:.2f}, a floor of 2.5 nats "
-    f"{balls_fb_motion['2.5']:.2f}, 64 latents {balls_fb_motion['_n64']:.2f})",
+    test_verdict(balls_holds),
+    f"paper-preset rVAE one step ahead: {balls_rvae:.2f}× ORDER 0's error (seed 0); its "
+    f"{n_gen}-frame continuations end {balls_err[0]:.3f} px from the true centre of mass, the "
+    f"frozen last frame {balls_err[1]:.3f} px; motion ratio {balls_motion['rVAE']:.2f}, with "
+    f"the KL priced below 1 (rVAE-β) {balls_motion['rVAE-β']:.2f}, with free bits "
+    f"{balls_fb_motion['']:.2f} (five times the updates {balls_fb_motion['_e500']:.2f}, a floor "
+    f"of 2.5 nats {balls_fb_motion['2.5']:.2f}, 64 latents {balls_fb_motion['_n64']:.2f}): "
+    "every one below a blank frame's ({ref}`balls-motion`)",
     ["balls"]))
 motion = mnist["details"]["rVAE"]["rollout"]["motion_ratio"]
+mnist_err = com_err(mnist, "rVAE")
 beta_motion = [results.load(n)["details"]["rVAE-β"]["rollout"]["motion_ratio"]
                for n in results.available("mnist/rvae_beta_quick_seed0*")]
-fb_mnist = [results.load(n)["details"]["rVAE-β"]["rollout"]["motion_ratio"]
-            for n in results.available("mnist/rvae_free_bits_quick_seed*")]
+fb_runs_mnist = [results.load(n) for n in results.available("mnist/rvae_free_bits_quick_seed*")]
+fb_mnist = [r["details"]["rVAE-β"]["rollout"]["motion_ratio"] for r in fb_runs_mnist]
+fb_mnist_nearer = [e < f for e, f in (com_err(r, "rVAE-β") for r in fb_runs_mnist)]
+mnist_holds = [mnist_err[0] < mnist_err[1]]
 claims.append((
     FIGURES, "MovingMNIST frame sequence generated by rVAE",
-    test_verdict([motion >= 0.5]),
-    f"motion ratio of the rVAE's generated frames {motion:.2f} (quick preset, 32 × 32, seed 0); "
-    f"with the KL priced below 1 (rVAE-β, {len(beta_motion)} schedules) at most "
-    f"{max(beta_motion):.2f}; not the poster's objective: with free bits at β = 1, "
-    f"{min(fb_mnist):.2f}–{max(fb_mnist):.2f} ({len(fb_mnist)} seeds)",
+    test_verdict(mnist_holds),
+    f"the rVAE's continuations (quick preset, 32 × 32, seed 0) end {mnist_err[0]:.2f} px from "
+    f"the true centre of mass, the frozen last frame {mnist_err[1]:.2f} px; motion ratio "
+    f"{motion:.2f}, below a blank frame's and the pull's; with the KL priced below 1 "
+    f"(rVAE-β, {len(beta_motion)} schedules) at most {max(beta_motion):.2f}, still below both. "
+    f"Not the poster's objective: with free bits at β = 1, {min(fb_mnist):.2f}–"
+    f"{max(fb_mnist):.2f} ({len(fb_mnist)} seeds), above both references on every seed, "
+    f"nearer the truth than the frozen frame on {sum(fb_mnist_nearer)} of "
+    f"{len(fb_mnist_nearer)}, but on one seed not nearer than the pull",
     ["moving_mnist"]))
+assert not all(balls_holds) and not all(mnist_holds)  # the verdicts do not rest on (b)
+# every rVAE's motion ratio on the balls is below 1/2, where balls asserts a blank frame's to be
+assert max(balls_motion.values()) < 0.5 and max(balls_fb_motion.values()) < 0.5
 
 # %% [markdown]
 # The conclusions. "Learning joint over current and previous states seems to obviate BPTT":
@@ -442,10 +552,11 @@ claims.append((
 # worse than rEFH": test, the rVAE is second order in every seed (contradicted if it is first
 # order in every seed). "The procedure, though intuitive, requires a mathematical basis and
 # scaling to handle more challenging datasets": the mathematical basis is not something a run
-# can check; the need for scaling is. Test: on the video data, no locally trained model of
-# Table 2's size reaches half of the poster's margin over ORDER 0, scaling the rEFH up (twice
-# the hidden units, same budget) moves it towards that margin, and the rVAE's generated Moving
-# MNIST digits stand still (motion ratio below 1/4).
+# can check; the need for scaling is. Test: on the bouncing balls at the authors' budget, the
+# locally trained models, the rEFH with the 400 hidden units of Makin's code (the poster gives
+# no size) and the rVAE of the paper preset, stay below half of the poster's rEFH margin over
+# ORDER 0, and the rEFH with twice the hidden units at the same budget moves towards that
+# margin.
 
 # %%
 gapf = {m: [gap_fraction(m, s) for s in SEEDS] for m in ("rEFH", "RTRBM", "rVAE", "TVAE")}
@@ -458,13 +569,24 @@ claims.append((
 rvae_worse = [ppc["rVAE"][s] > ppc["rEFH"][s] for s in SEEDS]
 BETA_SEEDS = sorted(set(ppc["rVAE-β"]) & set(ppc["rEFH"]))  # the rVAE-β's saved seeds
 gapf_beta = [gap_fraction("rVAE-β", s) for s in BETA_SEEDS]
-beta_vel = [ppc_details["rVAE-β"][s]["velocity_r2"] >= 0.5 for s in BETA_SEEDS]
+R2_TARGET = 0.5  # the velocity target of {doc}`rvae`: velocity R² at least this, MSE below KF-1
+
+
+def target(mse: float, r2: float, seed: int) -> bool:
+    """The velocity target of the rVAE chapter on one seed."""
+    return r2 >= R2_TARGET and mse < ppc["KF-1"][seed]
+
+
+beta_met = [target(ppc["rVAE-β"][s], ppc_details["rVAE-β"][s]["velocity_r2"], s)
+            for s in BETA_SEEDS]
 beta_worse = [ppc["rVAE-β"][s] > ppc["rEFH"][s] for s in BETA_SEEDS]
-beta_vel_b3 = [restarts[s]["velocity_r2"] >= 0.5 for s in sorted(restarts)]
+beta_kf1 = [ppc["rVAE-β"][s] < ppc["KF-1"][s] for s in BETA_SEEDS]
+beta_met_b3 = [target(restarts[s]["mse"], restarts[s]["velocity_r2"], s) for s in sorted(restarts)]
 beta_kf1_b3 = [restarts[s]["mse"] < ppc["KF-1"][s] for s in sorted(restarts)]
-unc_vel = [uncertain[s]["velocity_r2"] >= 0.5 for s in sorted(uncertain)]
+unc_met = [target(uncertain[s]["mse"], uncertain[s]["velocity_r2"], s) for s in sorted(uncertain)]
+unc_vel = [uncertain[s]["velocity_r2"] >= R2_TARGET for s in sorted(uncertain)]
 unc_kf1 = [uncertain[s]["mse"] < ppc["KF-1"][s] for s in sorted(uncertain)]
-fb_met = {k: [m < ppc["KF-1"][s] and r2 >= 0.5 for s, (m, r2) in sorted(v.items())]
+fb_met = {k: [target(m, r2, s) for s, (m, r2) in sorted(v.items())]
           for k, v in free_bits.items()}
 claims.append((
     CONCLUSIONS, "rVAE learns 2nd-order dynamics from position observations, but worse "
@@ -474,27 +596,32 @@ claims.append((
     f"gap fraction f of the rVAE {signed(min(gapf['rVAE']))} to {signed(max(gapf['rVAE']))} "
     f"({len(SEEDS)} seeds): first order; worse than the rEFH in "
     f"{sum(rvae_worse)} of {len(SEEDS)} seeds. Not the poster's objective: with the KL priced "
-    f"below 1 (rVAE-β) the state holds a velocity (R² ≥ 0.5) in {sum(beta_vel)} of "
-    f"{len(beta_vel)} seeds, f {signed(min(gapf_beta))} to {signed(max(gapf_beta))}, still "
-    f"worse than the rEFH in {sum(beta_worse)} of {len(beta_worse)}; three initialisations "
-    f"per seed, the best on validation kept: velocity in {sum(beta_vel_b3)} of "
-    f"{len(beta_vel_b3)} seeds, below KF-1 in {sum(beta_kf1_b3)}; with $u_{{t-1}}$ scored as "
-    f"uncertain data: velocity in {sum(unc_vel)} of {len(unc_vel)}, below KF-1 in "
-    f"{sum(unc_kf1)}",
+    f"below 1 (rVAE-β) the velocity target of the rVAE chapter (velocity R² ≥ {R2_TARGET} "
+    f"and an error below KF-1's) is met in {sum(beta_met)} of {len(beta_met)} seeds, f "
+    f"{signed(min(gapf_beta))} to {signed(max(gapf_beta))}, still worse than the rEFH in "
+    f"{sum(beta_worse)} of {len(beta_worse)}; three initialisations per seed, the best on "
+    f"validation kept: target met in {sum(beta_met_b3)} of {len(beta_met_b3)} seeds; trained "
+    f"with $u_{{t-1}}$ scored as uncertain data: in {sum(unc_met)} of {len(unc_met)}",
     ["rvae"]))
 margin = {m: 1 - balls[m][0] / balls["ORDER 0"][0] for m in ("rEFH", "rVAE")}
 poster_margin = 1 - POSTER["Table 2"]["rEFH"] / POSTER["Table 2"]["ORDER 0"]
-h800 = results.load("balls/paper_refh_h800_seed0")["results"]  # the authors' budget, 800 units
+refh_800_full = results.load("balls/paper_refh_h800_seed0")  # the authors' budget, 800 units
+h800 = refh_800_full["results"]
 margin_800 = 1 - h800["rEFH"]["mse"] / h800["ORDER 0"]["mse"]
+n_hidden_code = BALLS_PRESETS["paper"].harmonium.n_hidden  # Makin's code (Sources §9.5)
+n_hidden_800 = int(refh_800_full["overrides"]["harmonium.n_hidden"])
+assert n_hidden_800 == 2 * n_hidden_code and set(refh_800_full["overrides"]) == {
+    "harmonium.n_hidden", "harmonium.gibbs_dtype"}  # same budget, wider (bfloat16 chains)
 claims.append((
     CONCLUSIONS, "The procedure, though intuitive, requires a mathematical basis and scaling "
     "to handle more challenging datasets",
-    test_verdict([max(margin.values()) < poster_margin / 2, margin_800 > margin["rEFH"],
-                  motion < 0.25]),
-    f"balls, gain over ORDER 0: rEFH {margin['rEFH']:.0%} (poster {poster_margin:.0%}), rVAE "
-    f"{margin['rVAE']:.0%}; the rEFH with 800 hidden units at the same budget "
-    f"{margin_800:.0%}; Moving MNIST motion ratio {motion:.2f}",
-    ["balls", "moving_mnist"]))
+    test_verdict([max(margin.values()) < poster_margin / 2, margin_800 > margin["rEFH"]]),
+    f"balls, gain over ORDER 0 (seed 0): rEFH with {n_hidden_code} hidden units "
+    f"{margin['rEFH']:.0%}, rVAE {margin['rVAE']:.0%}, against the poster's rEFH "
+    f"{poster_margin:.0%}; the rEFH with {n_hidden_800} hidden units at the same budget "
+    f"{margin_800:.0%}, past half of the poster's margin but short of it",
+    ["balls"]))
+assert poster_margin / 2 < margin_800 < poster_margin
 
 # %% [markdown]
 # ## The scorecard
@@ -552,8 +679,9 @@ assert all(v == "reproduced" for c, v in by_claim.items()
 #
 # Every seed is a dot, coloured by its row's verdict; the open diamond is the poster's number
 # and the grey bar around it the ±15 % band of "reproduced". Rows without a diamond are ours
-# alone: KF-true (the Kalman filter with the true parameters, the best any filter can do) and
-# the rVAE on the balls.
+# alone: KF-true (the Kalman filter with the true parameters, optimal as far as the Gaussian
+# likelihood of the spike counts' centre of mass holds, up to the choice of the nearest image
+# on the ring; {doc}`lti_ppc`) and the rVAE on the balls.
 
 # %%
 COLOUR = {"reproduced": "tab:green", "ordering only": "tab:orange",
@@ -597,12 +725,16 @@ plt.show()
 # Table 1 holds up for the harmoniums and the filters: ORDER 0, KF-1, the rEFH, the RTRBM and
 # the TRBM land within 15 % of the poster, and the rEFH and the RTRBM, one trained locally and
 # one with BPTT, land next to each other, far below the first-order filters. One order
-# changes among them: our TRBM ends a little below KF-1, the poster's a little above. Three rows
-# do not land within 15 %. Our KF-2 is lower than the poster's, with the order kept: {doc}`lti_ppc` shows that an
-# EM fit stopped early, as the authors' code stops it, lands on the poster's number. The two
-# VAE rows swap places: our TVAE is not near ORDER 0 as on the poster but below KF-1 in every
-# seed, and our rVAE lies above the TVAE in every seed, its mean more than 15 % above the
-# poster's number and its spread over seeds the widest of the table ({doc}`rvae`).
+# changes among them: our TRBM ends a little below KF-1 in every seed, the poster's a little
+# above; within the band, the row stays reproduced. Three rows do not land within 15 %. Our
+# KF-2 is lower than the poster's, with the order kept. In {doc}`lti_ppc` the same EM fit
+# passes the poster's number on its way to convergence, before the cap of iterations in the
+# authors' code, and is below it at the cap: a fit stopped early is a plausible reading of
+# the poster's row, not a proven one. The two VAE rows swap places: our TVAE is not near
+# ORDER 0 as on the poster but below KF-1 in every seed, and our rVAE lies above the TVAE in
+# every seed, its mean more than 15 % above the poster's number and its spread over seeds the
+# widest of the table ({doc}`rvae`). The rVAE row is contradicted by that order; its own value
+# is compatible with the poster's, which lies inside our 95 % interval.
 
 # %%
 gain = {m: 1 - mean(balls[m]) / mean(balls["ORDER 0"]) for m in ("RTRBM", "rEFH")}
@@ -616,6 +748,8 @@ display(Markdown(
     f"poster's is level with it."))
 assert 0 < gain["rEFH"] < gain["RTRBM"] < gain_poster["rEFH"] / 2
 assert mean(ppc["TRBM"]) < mean(ppc["KF-1"]) and POSTER["Table 1"]["TRBM"] > POSTER["Table 1"]["KF-1"]
+assert all(ppc["TRBM"][s] < ppc["KF-1"][s] for s in SEEDS)           # "in every seed", above
+assert interval95(ppc["rVAE"])[0] <= POSTER["Table 1"]["rVAE"] <= interval95(ppc["rVAE"])[1]
 
 # %% [markdown]
 # ## What this book found that the poster does not say
@@ -628,15 +762,19 @@ assert mean(ppc["TRBM"]) < mean(ppc["KF-1"]) and POSTER["Table 1"]["TRBM"] > POS
 kf2_iters = {s: ppc_details["KF-2"][s]["em_iterations"] for s in SEEDS}
 poster_f = {m: order.gap_fraction(*(POSTER["Table 1"][k] for k in (m, "KF-1", "KF-2")))
             for m in ("rVAE", "rEFH")}
-rtrbm_chain = next(r for r in chains["rows"].values() if r["model"] == "RTRBM")
-refh_chain = next(r for r in chains["rows"].values() if r["model"] == "rEFH")
-CHAIN_COLS = ("noise, 25", "noise, 200", "previous, 25", "previous, 0")
-refh_best_chain = min(refh_chain[c] for c in CHAIN_COLS) / chains["order0"]
-bptt_div = ppc_failed.get("rVAE-BPTT", [])
-bptt_vs_local = {s: ppc["rVAE-BPTT"][s] / ppc["rVAE"][s] for s in ppc.get("rVAE-BPTT", {})}
 second_half = {k: statistics.median(v[len(v) // 2:])
                for k, v in align["models"]["rVAE"]["cosine"].items()}
-refh_rtrbm_time = mean(ppc_train_s["RTRBM"]) / mean(ppc_train_s["rEFH"])
+MAKIN_EM_CAP = 50  # NepochsMax of Makin's EM4LDS, the authors' code (Sources §4.4)
+# training times of the harmoniums in the Table 1 files that local_vs_bptt reads: the rEFH in
+# ppc/paper_seedS, the TRBM and the RTRBM together in ppc/paper_seedS_sequence
+lvb_runs = [results.load(n) for n in results.available("ppc/paper_seed*")]
+lvb_s = {m: {r["seed"]: r["results"][m]["train_s"] for r in lvb_runs if m in r["results"]}
+         for m in ("rEFH", "TRBM", "RTRBM")}
+LVB_SEEDS = sorted(set.intersection(*(set(v) for v in lvb_s.values())))
+refh_rtrbm_time = mean(lvb_s["RTRBM"]) / mean(lvb_s["rEFH"])
+trbm_share = [lvb_s["TRBM"][s] / lvb_s["RTRBM"][s] for s in LVB_SEEDS]  # same run file
+protocol_part = [(lvb_s["TRBM"][s] - lvb_s["rEFH"][s]) / (lvb_s["RTRBM"][s] - lvb_s["rEFH"][s])
+                 for s in LVB_SEEDS]  # the part of the RTRBM's extra time the TRBM spends too
 def beats_kf1(row: dict, kf1: dict[int, float]) -> bool:
     """The rEFH below KF-1 on every seed of ``row`` (KF-1 of the same seed)."""
     return all(v < kf1[s] for s, v in zip(row["seeds"], row["values"], strict=True))
@@ -656,7 +794,6 @@ capacity_seed1 = dict(sorted(  # the second seed (bfloat16 chains), each with it
      r["results"]["rEFH"]["mse"] / r["results"]["ORDER 0"]["mse"])
     for r in map(results.load, results.available("balls_seeds/*")) if "rEFH" in r["results"]))
 wide_refh = levers["medium_h2500_bf16_seed0"]["details"]["rEFH"]
-refh_800_full = results.load("balls/paper_refh_h800_seed0")  # the authors' budget, 800 units
 adam = levers["medium_adam1e-4_seed0"]
 assert adam["overrides"] == {"harmonium.optim.name": "adam", "harmonium.optim.lr": "1e-4"}
 adam_ratio = adam["results"]["rEFH"]["mse"] / adam["results"]["ORDER 0"]["mse"]
@@ -665,40 +802,60 @@ second_order = {k: d for k, d in dynamics.items()
 refh_fails = [dict(k) or {"defaults": ""} for k, d in second_order.items()
               if not beats_kf1(d["rEFH"], dict(zip(d["KF-1"]["seeds"], d["KF-1"]["values"])))]
 
+
+def setting_label(field: str, value: str) -> str:
+    """A setting of the dynamics sweep as reproducing labels it: the field and its factor."""
+    field = field.removeprefix("lti.")
+    return f"{field} ×{float(value) / getattr(LTIConfig(), field):g}"
+
+
+rvae_motion_max = max([*balls_motion.values(), *balls_fb_motion.values()])  # every rVAE above
+wide_err = com_err(levers["medium_h2500_bf16_seed0"], "rEFH")
+medium = BALLS_PRESETS["medium"].harmonium
+medium_updates = f"{wide_refh['updates']:,}".replace(",", " ")  # 16 000, as the balls chapter
+fb_slow, fb_b3 = fb_met["rvae_free_bits_slow"], fb_met["rvae_free_bits_restarts"]
+
 findings = [
     f"**The VAEs are first-order filters.** Our rVAE closes "
     f"{signed(min(gapf['rVAE']))} to {signed(max(gapf['rVAE']))} of the KF-1-to-KF-2 gap, "
     f"the TVAE {signed(min(gapf['TVAE']))} to {signed(max(gapf['TVAE']))}. A first-order "
-    "Kalman filter told how reliable each step's spikes are (gain-aware KF-1) does at least as "
+    "Kalman filter told how reliable each step's spikes are (gain-aware KF-1) does about as "
     "well as either, and no velocity can be read from their states; the poster's own numbers "
     f"put its rVAE at {poster_f['rVAE']:.2f} (its rEFH at {poster_f['rEFH']:.2f}) "
-    f"({{doc}}`rvae`). Pricing the KL below 1 (rVAE-β) changes this on the oscillator: a "
-    f"velocity in {sum(beta_vel)} of {len(beta_vel)} seeds, {sum(beta_vel_b3)} of "
-    f"{len(beta_vel_b3)} with three initialisations kept on validation, below KF-1 in "
-    f"{sum(ppc['rVAE-β'][s] < ppc['KF-1'][s] for s in BETA_SEEDS)} of {len(BETA_SEEDS)}. "
-    f"That velocity is a memory copied from $u_{{t-1}}$ without loss: scored as the uncertain "
-    f"data it is (the expected u-term under the previous posterior), $u_{{t-1}}$ gives a "
-    f"velocity in {sum(unc_vel)} of {len(unc_vel)} seeds and an error below KF-1's in "
-    f"{sum(unc_kf1)}. Free bits at β = 1, which make the first nat of every coordinate free, "
-    f"give a velocity with an error below KF-1's in {sum(fb_met['rvae_free_bits'])} of "
-    f"{len(fb_met['rvae_free_bits'])} seeds ({sum(fb_met['rvae_free_bits_restarts'])} with three "
-    f"initialisations kept on validation, {sum(fb_met['rvae_free_bits_slow'])} with a slower "
-    f"learning-rate decay): no price tried makes it robust on the oscillator. On video a β "
-    f"below 1 does not make the frames move (motion ratio at most {max(beta_motion):.2f} on "
-    f"Moving MNIST, {balls_motion['rVAE-β']:.2f} on the balls; {{doc}}`balls`); free bits do on "
-    f"Moving MNIST ({min(fb_mnist):.2f}–{max(fb_mnist):.2f} over {len(fb_mnist)} seeds of the "
-    f"quick preset; {{doc}}`moving_mnist`).",
-    f"**On the balls, capacity is the rEFH's lever.** At the medium budget (16 000 updates of "
-    f"CD-5) the rEFH predicts at "
+    f"({{doc}}`rvae`). Pricing the KL below 1 (rVAE-β) changes this on the oscillator in some "
+    f"seeds: the velocity target of {{doc}}`rvae` (a velocity R² ≥ {R2_TARGET} and an "
+    f"error below KF-1's) is met in {sum(beta_met)} of {len(beta_met)} seeds, in "
+    f"{sum(beta_met_b3)} of {len(beta_met_b3)} with three initialisations kept on validation, "
+    f"and the error is below KF-1's in {sum(beta_kf1)} of {len(beta_kf1)}. Trained with "
+    f"$u_{{t-1}}$ scored as the uncertain data it is (the expected u-term under the previous "
+    f"posterior), the rVAE-β carries a velocity in {sum(unc_vel)} of {len(unc_vel)} seeds and "
+    f"has an error below KF-1's in {sum(unc_kf1)}. That is what a velocity copied from "
+    f"$u_{{t-1}}$ without loss predicts, but the test cannot tell it from a loss of every "
+    f"memory carried through $u_{{t-1}}$; the control that would, the plain rVAE scored the "
+    f"same way, is not among the book's runs. Free bits at β = 1, which make the first nat of "
+    f"every coordinate free, meet the velocity target in {sum(fb_met['rvae_free_bits'])} of "
+    f"{len(fb_met['rvae_free_bits'])} seeds ({sum(fb_b3)} with three initialisations kept on "
+    f"validation, {sum(fb_slow)} with a slower learning-rate decay): no price tried makes it "
+    f"robust on the oscillator. On video a β below 1 does not make the frames move (motion "
+    f"ratio at most {max(beta_motion):.2f} on Moving MNIST, {balls_motion['rVAE-β']:.2f} on "
+    f"the balls, below a blank frame's on both; {{doc}}`balls`, {{doc}}`moving_mnist`). Free "
+    f"bits do on Moving MNIST ({min(fb_mnist):.2f}–{max(fb_mnist):.2f} over {len(fb_mnist)} "
+    f"seeds of the quick preset, above both velocity-free references on every seed, though on "
+    f"one seed the pull to the middle ends nearer the true centre of mass; "
+    f"{{doc}}`moving_mnist`), not on the balls (at most {max(balls_fb_motion.values()):.2f}; "
+    f"{{doc}}`balls`).",
+    f"**On the balls, capacity is the rEFH's lever.** At the medium budget "
+    f"({medium_updates} updates of CD-{medium.n_cd_steps}) the rEFH predicts at "
     + ", ".join(f"{ratio:.2f}× ORDER 0 with {h} hidden units" for h, ratio in capacity.items())
     + " (2500 with bfloat16 training chains): the gain levels off after 1600; on a second "
     "seed " + ", ".join(f"{ratio:.2f}× with {h}" for h, ratio in capacity_seed1.items())
-    + f"; the 2500-unit rEFH's 10-frame continuations move (motion ratio "
-    f"{wide_refh['rollout']['motion_ratio']:.2f}, velocity probe R² "
-    f"{wide_refh['probes']['velocity_r2']:.2f}; an rVAE's at most "
-    f"{max(balls_motion.values()):.2f})"
-    + f"; at the authors' full budget 400 units reach "
-    f"{balls['rEFH'][0] / balls['ORDER 0'][0]:.2f}× and 800 units "
+    + f"; the 2500-unit rEFH's {n_gen}-frame continuations move (motion ratio "
+    f"{wide_refh['rollout']['motion_ratio']:.2f}, above a blank frame's, where no rVAE of the "
+    f"figures' row exceeds {rvae_motion_max:.2f}; centre of mass {wide_err[0]:.2f} px from the "
+    f"truth, the frozen last frame {wide_err[1]:.2f} px, nearer than the pull to the middle "
+    f"too, {{ref}}`balls-motion`; velocity probe R² {wide_refh['probes']['velocity_r2']:.2f})"
+    + f"; at the authors' full budget the {n_hidden_code} units of Makin's code reach "
+    f"{balls['rEFH'][0] / balls['ORDER 0'][0]:.2f}× and {n_hidden_800} units "
     f"{refh_800_full['results']['rEFH']['mse'] / refh_800_full['results']['ORDER 0']['mse']:.2f}×"
     f" (bfloat16 chains), the poster "
     f"{POSTER['Table 2']['rEFH'] / POSTER['Table 2']['ORDER 0']:.2f}×. The poster does not give "
@@ -706,16 +863,19 @@ findings = [
     f"**The poster's KF-2 may be an EM fit stopped early.** Run to convergence "
     f"({min(kf2_iters.values())}–{max(kf2_iters.values())} EM iterations), KF-2 reaches "
     f"{seeds_text(ppc['KF-2'], 1e4)} $\\times 10^{{-4}}$, close to KF-true's "
-    f"{seeds_text(ppc['KF-true'], 1e4)}. The authors' EM code stops after at most 50 "
-    f"iterations, and on one seed the same fit passes through the poster's "
-    f"{POSTER['Table 1']['KF-2'] * 1e4:.1f} on its way: a plausible reading, not a proven one "
-    f"({{doc}}`lti_ppc`).",
+    f"{seeds_text(ppc['KF-true'], 1e4)}. The authors' EM code stops after at most "
+    f"{MAKIN_EM_CAP} iterations ({{ref}}`Sources §4.4 <sources-4-4>`). In {{doc}}`lti_ppc`'s "
+    f"fit of one seed at the quick preset, the same EM passes the poster's "
+    f"{POSTER['Table 1']['KF-2'] * 1e4:.1f} some iterations before that cap and is below it at "
+    "the cap, so the cap alone does not give the poster's number; Makin's EM, which draws fresh "
+    "training data at every iteration, can also stop earlier by its tolerance rule. A fit "
+    "stopped early is a plausible reading of the row, not a proven one.",
     f"**The balls protocol measures the sampler as much as the model.** Started from the "
-    f"previous frame instead of noise, the paper-preset RTRBM's 25-step chains predict at "
-    f"{rtrbm_chain['previous, 25'] / chains['order0']:.2f}× ORDER 0's error, the poster's "
-    f"level for it; from noise, as the protocol prescribes, "
-    f"{rtrbm_chain['noise, 25'] / chains['order0']:.2f}×. The rEFH's gap is in the model: no "
-    f"chain start or length takes it below {refh_best_chain:.2f}× ORDER 0 ({{doc}}`balls`).",
+    f"previous frame instead of noise, the paper-preset RTRBM's {N_CHAIN}-step chains predict "
+    f"at {rtrbm_prev:.2f}× ORDER 0's error, the poster's level for it; from noise, as the "
+    f"protocol prescribes, {rtrbm_chain[f'noise, {N_CHAIN}'] / chains['order0']:.2f}×. The "
+    f"rEFH's gap is in the model: no chain start or length takes it below "
+    f"{refh_best_chain:.2f}× ORDER 0 ({{doc}}`balls`).",
     f"**Backpropagating through the rVAE's past hurts it.** The rVAE-BPTT, run on "
     f"{len(bptt_div) + len(bptt_vs_local)} seeds of Table 1, diverged on {len(bptt_div)} and "
     f"ended at "
@@ -724,15 +884,19 @@ findings = [
     f"gradient have a median cosine of about {second_half['encoder']:.1f} in the second half: "
     "the local rule drops a large part of the encoder gradient, and here it trains the better "
     "model (one seed of each comparison; {doc}`rvae`, {doc}`local_vs_bptt`).",
-    f"**The local rule is cheaper in memory; in time, the gap is mostly protocol.** BPTT's "
+    f"**The local rule is cheaper in memory; in time, most of the gap is protocol.** BPTT's "
     f"memory per update grows with the sequence length, while a local rule's can stay flat "
-    f"(the streamed rVAE, the online rEFH). In Table 1's runs (mean over {len(SEEDS)} seeds) "
-    f"the RTRBM trained {refh_rtrbm_time:.0f}× as long as the rEFH for about "
-    f"the same error, but the TRBM, with no BPTT, took nearly as long as the RTRBM (median "
-    f"{statistics.median(ppc_train_s['TRBM'].values()) / 60:.0f} against "
-    f"{statistics.median(ppc_train_s['RTRBM'].values()) / 60:.0f} min, the rEFH "
-    f"{statistics.median(ppc_train_s['rEFH'].values()) / 60:.1f}): most of the difference is "
-    "CD-25 on whole sequences against the rEFH's online updates ({doc}`local_vs_bptt`).",
+    f"(the streamed rVAE, the online rEFH). In the Table 1 runs that {{doc}}`local_vs_bptt` "
+    f"reads (seeds {', '.join(map(str, LVB_SEEDS))}) the RTRBM trained {refh_rtrbm_time:.0f}× "
+    f"as long as the rEFH (mean training times of separate runs, beyond the {time_noise:.1f}× "
+    f"by which identical runs differ) for about the same error. The TRBM, with no BPTT, "
+    f"trained in the same runs as the RTRBM and took {min(trbm_share):.0%}–"
+    f"{max(trbm_share):.0%} of its time (median "
+    f"{statistics.median(lvb_s['TRBM'].values()) / 60:.0f} against "
+    f"{statistics.median(lvb_s['RTRBM'].values()) / 60:.0f} min, the rEFH "
+    f"{statistics.median(lvb_s['rEFH'].values()) / 60:.1f} min): more than half of the "
+    "RTRBM's extra time over the rEFH is spent by the TRBM too, on CD-25 over whole sequences "
+    "against the rEFH's online updates.",
     f"**The rEFH's width matters, both ways.** At the paper preset, each width at the learning "
     f"rate a validation rule picks, the rEFH beats KF-1 on every seed with "
     f"{min(wide_enough)} to {max(wide_enough)} hidden units, not with "
@@ -746,35 +910,44 @@ findings = [
     + f" oscillators of the dynamics sweep ({{doc}}`reproducing`) are second order (KF-2 "
     f"beats KF-1 by more than 20 %); the rEFH beats KF-1 on every seed in "
     f"{len(second_order) - len(refh_fails)} of them"
-    + (", not at " + "; ".join(", ".join(f"{k.removeprefix('lti.')} {v}" for k, v in f.items())
-                                for f in refh_fails) if refh_fails else "")
+    + (", not at " + ", ".join(setting_label(k, v) for f in refh_fails for k, v in f.items())
+       if refh_fails else "")
     + ".",
     f"**The poster's optimiser is too slow for the rEFH.** On the balls at the medium budget, "
     f"Adam at the poster's $10^{{-4}}$ leaves the rEFH at {adam_ratio:.1f}× ORDER 0's error, "
     f"against {capacity[400]:.2f}× with the momentum schedule of Makin's code that every rEFH "
-    f"row above uses; on Table 1's task, trial runs at $10^{{-4}}$ were far from the Table 1 "
-    "number after 20 epochs ({doc}`balls`, {doc}`refh_dynamics`).",
+    "row above uses ({doc}`balls`).",
 ]
 display(Markdown("\n".join(f"- {x}" for x in findings)))
 assert all(x < FIRST_ORDER for m in ("rVAE", "TVAE") for x in gapf[m])
 assert poster_f["rVAE"] < FIRST_ORDER <= SECOND_ORDER <= poster_f["rEFH"]
-assert mean(ppc["KF-2"]) < POSTER["Table 1"]["KF-2"] and all(kf2_iters[s] > 50 for s in SEEDS)
+assert mean(ppc["KF-2"]) < POSTER["Table 1"]["KF-2"]
+assert all(kf2_iters[s] > MAKIN_EM_CAP for s in SEEDS)
 poster_rtrbm = POSTER["Table 2"]["RTRBM"] / POSTER["Table 2"]["ORDER 0"]
-assert abs(rtrbm_chain["previous, 25"] / chains["order0"] / poster_rtrbm - 1) <= TOL
-assert rtrbm_chain["noise, 25"] > 1.5 * rtrbm_chain["previous, 25"]
+assert abs(rtrbm_prev / poster_rtrbm - 1) <= TOL
+assert rtrbm_chain[f"noise, {N_CHAIN}"] > 1.5 * rtrbm_chain[f"previous, {N_CHAIN}"]
 assert refh_best_chain > 0.8
 assert len(bptt_div) >= 1 and all(r > 1 for r in bptt_vs_local.values())
-assert second_half["encoder"] < 0.6 and refh_rtrbm_time > 5 and adam_ratio > 2 * capacity[400]
-assert (statistics.median(ppc_train_s["TRBM"].values())
-        > 0.5 * statistics.median(ppc_train_s["RTRBM"].values()))
+assert second_half["encoder"] < 0.6 and adam_ratio > 2 * capacity[400]
+assert refh_rtrbm_time > time_noise and f"{refh_rtrbm_time:.0f}" == "18"  # as local_vs_bptt
+assert min(protocol_part) > 0.5 and max(trbm_share) < 1                   # "more than half"
 assert capacity[400] > capacity[800] > capacity[1600]                   # wider is better ...
 assert list(capacity_seed1.values()) == sorted(capacity_seed1.values(), reverse=True)
 assert abs(capacity[2500] / capacity[1600] - 1) < 0.02                  # ... up to 1600
 assert (refh_800_full["results"]["rEFH"]["mse"] / refh_800_full["results"]["ORDER 0"]["mse"]
         < balls["rEFH"][0] / balls["ORDER 0"][0])                      # width at full budget too
-assert wide_refh["rollout"]["motion_ratio"] > 0.5 > max(balls_motion.values())
-assert sum(beta_vel_b3) > sum(beta_vel) and all(beta_kf1_b3)
+assert wide_refh["rollout"]["motion_ratio"] > 0.5 > rvae_motion_max and wide_err[0] < wide_err[1]
+assert wide_refh["updates"] == BALLS_PRESETS["medium"].harmonium.n_epochs * medium.n_seq
+assert len(beta_met) > sum(beta_met_b3) > sum(beta_met) > 0 and all(beta_kf1_b3)  # "some seeds"
+assert all(beta_kf1) and all(beta_worse) and max(gapf_beta) < SECOND_ORDER      # the summary
 assert not any(unc_vel) and len(unc_vel) == len(BETA_SEEDS)             # the summary: every seed
+assert sum(fb_mnist_nearer) == len(fb_mnist_nearer)
+# the summary: the rVAE's continuations end no nearer than the frozen last frame (both videos);
+# the 2500-unit rEFH at a sixth of the authors' updates; the 400 hidden units of Makin's code
+assert balls_err[0] >= balls_err[1] and mnist_err[0] >= mnist_err[1]
+assert levers["medium_h2500_bf16_seed0"]["overrides"]["harmonium.n_hidden"] == "2500"
+assert round(refh_800_full["details"]["rEFH"]["updates"] / wide_refh["updates"]) == 6
+assert n_hidden_code == 400
 assert all(len(v) == len(BETA_SEEDS) and sum(v) < len(v) for v in fb_met.values())  # not robust
 assert min(fb_mnist) >= 0.5 > max(beta_motion)        # free bits move the digits, β does not
 
@@ -783,33 +956,41 @@ assert min(fb_mnist) >= 0.5 > max(beta_motion)        # free bits move the digit
 #
 # - On the poster's toy problem, the claim at its centre holds: a recurrent harmonium trained
 #   with temporally local updates (the rEFH) learns second-order dynamics from position-only
-#   observations and matches the BPTT-trained RTRBM, while the same network without BPTT or
-#   the joint objective (the TRBM) stays near the first-order filters. Table 1's harmonium,
-#   ORDER 0 and KF-1 rows reproduce within 15 %.
+#   observations and matches the BPTT-trained RTRBM, while the TRBM, which has neither BPTT
+#   nor the joint objective, stays near the first-order filters. Table 1's harmonium, ORDER 0
+#   and KF-1 rows reproduce within 15 %.
 # - For the VAE the claim does not hold. Our rVAE is a first-order filter at KF-1's level, its
 #   error above the poster's number and varying widely between seeds, and the poster's rVAE is
 #   first order too by the poster's own numbers. The transition-only TVAE is better in every
 #   seed, where the poster puts it next to ORDER 0. A changed objective, the KL priced below 1
-#   (rVAE-β), puts a velocity into the state in most seeds (more of them with three
-#   initialisations kept on validation) and beats KF-1 in every seed, but closes less than half
-#   the KF-1-to-KF-2 gap and stays behind the rEFH in every seed. That velocity is a memory
-#   copied from $u_{t-1}$ without loss: scoring $u_{t-1}$ as the uncertain data it is removes
-#   it from every seed.
+#   (rVAE-β), meets the velocity target of {doc}`rvae` in some seeds (in more of them with
+#   three initialisations kept on validation, not in all) and beats KF-1 in every seed, but
+#   closes less than half the KF-1-to-KF-2 gap and stays behind the rEFH in every seed.
+#   Scoring $u_{t-1}$ as the uncertain data it is removes the velocity from every seed, as a
+#   velocity copied from $u_{t-1}$ without loss predicts; the test cannot tell that from a loss
+#   of every memory carried through $u_{t-1}$.
 # - Table 2 reproduces in its ordering, not in its margins; the RTRBM reaches the poster's
 #   level only when its chains start from the previous frame, and a wider rEFH closes part of
 #   the distance.
 # - Neither qualitative figure is reproduced with the poster's objective: the rVAE's generated
-#   balls and digits move no more than a blank frame would. A local rule can make video move:
-#   the 2500-unit rEFH at a sixth of the authors' budget generates continuations that beat both
+#   balls and digits move less than a blank frame's centre of mass does, and end no nearer the
+#   true centre of mass than the frozen last frame. A local rule can make video move: the
+#   2500-unit rEFH at a sixth of the authors' updates generates continuations that beat both
 #   velocity-free references ({doc}`balls`), and an rVAE whose latents get their first nat free
-#   (free bits) generates moving digits on Moving MNIST ({doc}`moving_mnist`).
-# - The closing call for scaling is consistent with our runs: at the authors' width the local
-#   models stay far from the poster's balls margins, and width is the lever that moves them.
+#   (free bits) generates moving digits on Moving MNIST ({doc}`moving_mnist`), though not
+#   moving balls.
+# - The closing call for scaling is consistent with our runs: with the 400 hidden units of
+#   Makin's code (the poster gives no size) the local models stay far from the poster's balls
+#   margins, and width is the lever that moves them.
 #
 # ## Exercises
 #
 # 1. Change `TOL` to 10 % and then to 25 %. Which table rows change their verdict, and does
-#    any conclusion of this chapter depend on the choice?
+#    any conclusion of this chapter depend on the choice? Where a row's verdict changes,
+#    expect the check `assert table_verdicts == EXPECTED` after the scorecard to stop the
+#    notebook: it pins the verdicts that the text relies on, which is what it is for. Its
+#    message prints every row's verdict under your tolerance; read the changes from it, then
+#    set `TOL` back.
 # 2. The gap fraction $f$ uses our converged KF-2. Recompute it with the poster's KF-2
 #    ($2.2\times10^{-4}$) for our rVAE and rEFH. Does the order verdict change?
 # 3. Add a row for the rVAE-BPTT to the Table 1 panel of the figure, with its diverged seeds
@@ -819,7 +1000,9 @@ assert min(fb_mnist) >= 0.5 > max(beta_motion)        # free bits move the digit
 # ## Provenance
 #
 # The commit and command behind each saved run (paths shortened; the full record is in each
-# file's `provenance` block, `tlr.results.load(name)["provenance"]`).
+# file's `provenance` block, `tlr.results.load(name)["provenance"]`). A commit marked
+# "+ local changes" means that the run was made from a checkout of that commit with changes not
+# yet committed to it.
 
 # %% tags=["hide-cell"]
 def short(command: str) -> str:
