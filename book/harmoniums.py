@@ -1099,7 +1099,7 @@ for name, tr, rt in zip(("W_u", "W_y", "b_x"), [trbm_dirs[i] for i in (0, 1, 4)]
 #
 # > The original TRBM (Sutskever & Hinton 2007) fed back *sampled* binary hidden states and had
 # > visible-to-visible connections as well ({ref}`Sources §6.1 <sources-6-1>`, from abstracts
-# > only). Makin's "TRBM" is the RTRBM without its BPTT term, which makes the comparison clean: TRBM
+# > and slides only). Makin's "TRBM" is the RTRBM without its BPTT term, which makes the comparison clean: TRBM
 # > vs RTRBM isolates BPTT,
 # > TRBM vs rEFH isolates modelling $u_{t-1}$. On the poster's Table 1 the TRBM (6.0e-4) sits at
 # > KF-1's level, while the rEFH (3.3e-4) and RTRBM (3.1e-4) are close.

@@ -550,7 +550,7 @@ assert p_silent * n_train_steps < 0.2
 # --out DIR`.
 # ````
 #
-# The `paper` preset trains the rEFH with Makin's settings ({ref}`Sources §2.6 <sources-2-6>`, §5.3): 240 hidden units,
+# The `paper` preset trains the rEFH with Makin's settings ({ref}`Sources §2.6 <sources-2-6>`, {ref}`§5.2 <sources-5-2>`, {ref}`§5.3 <sources-5-3>`): 240 hidden units,
 # CD-1, 40 fresh trajectories × 1000 steps per epoch, one update per step. Its optimiser is not
 # the poster's:
 #

@@ -2,7 +2,7 @@
 
 Sources §9 (the book's appendix "Sources and protocols"). §9.2 is Sutskever's script
 (``bounce_n`` and ``matricize`` in the verbatim copy ``zhegan27/TSBN_code_NIPS2015``,
-``bouncing_balls/data/data_handler_bouncing_balls.py``); §9.4 is Makin's MATLAB port [C18]
+``bouncing_balls/data/data_handler_bouncing_balls.py``); §9.4 is Makin's MATLAB port (the 2018 code)
 (``getLatentsBouncingBalls.m``, ``getDataBouncingBalls.m``), which differs in the start
 positions and in a rendering bug (it multiplies by r² where Sutskever divides).
 

@@ -52,11 +52,11 @@ MNIST_FILES: dict[str, tuple[str, str]] = {
 }
 
 #: SHA-256 of the gzipped MNIST files as distributed (sizes 9 912 422, 28 881, 1 648 877 and
-#: 4 542 bytes). Not in the spec: these are the widely published values, found identical in
-#: several independent public loaders (e.g. the Guild AI ``mnist`` package definition, a Haskell
-#: MNIST loader, a Ruby torchvision port and download scripts for the PyTorch (S3) and
-#: TensorFlow (GCS) mirrors). The same files have the well-known MD5 sums used by torchvision
-#: (f68b3c2d..., d53e105e..., 9fb629c4..., ec29112d...).
+#: 4 542 bytes). Not from the authors' code: these are the widely published values, found
+#: identical in several independent public loaders (e.g. the Guild AI ``mnist`` package
+#: definition, a Haskell MNIST loader, a Ruby torchvision port and download scripts for the
+#: PyTorch (S3) and TensorFlow (GCS) mirrors). The same files have the well-known MD5 sums used
+#: by torchvision (f68b3c2d..., d53e105e..., 9fb629c4..., ec29112d...).
 MNIST_SHA256: dict[str, str] = {
     "train-images-idx3-ubyte.gz": (
         "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"

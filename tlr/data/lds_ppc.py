@@ -1,7 +1,8 @@
 """The LTI + PPC data set: a damped mass-spring system seen through 15 Poisson neurons.
 
-Sources §2 (the book's appendix "Sources and protocols"), from Makin's ``rbmish`` code [C18]
-(``setDynamics.m``, ``setParams.m`` case ``'LTI-PPC'``, ``getDataPPC.m``, ``tiledTuning.m``).
+Sources §2 (the book's appendix "Sources and protocols"), from the 2018 version of Makin's
+``rbmish`` code (``setDynamics.m``, ``setParams.m`` case ``'LTI-PPC'``, ``getDataPPC.m``,
+``tiledTuning.m``).
 Poster: p(z_{t+1} | z_t) = N(A z_t, Σ_x),  p(y_t | z_t) = Π_i Pois(y_t^i | g_t f_i(z_t^1)).
 
 Layout is time-major: ``z`` is ``(T, B, 2)`` (position, velocity), ``y`` is ``(T, B, n_neurons)``,

@@ -102,7 +102,7 @@ class VAERun:
 
 @dataclass(frozen=True)
 class BallsPreset:
-    """Sizes of one run of the bouncing-balls experiment (defaults: the spec's, §9.3-9.6)."""
+    """Sizes of one run of the bouncing-balls experiment (defaults: Sources §9.3-9.6)."""
 
     name: str
     variant: str = "sutskever"  # or "port": Makin's MATLAB renderer (§9.4)
@@ -142,7 +142,7 @@ PRESETS: dict[str, BallsPreset] = {
         harmonium=HarmoniumRun(n_cd_steps=5, n_epochs=40, n_seq=400),
         vae=VAERun(n_epochs=60, beta_kl_warmup=6000),  # half of 12 000 updates
     ),
-    # The spec's settings: hours on a CPU per harmonium.
+    # The settings of Makin's code (Sources §9.5): hours on a CPU per harmonium.
     "paper": BallsPreset(name="paper", eval_every=25),
 }
 

@@ -41,7 +41,8 @@ class HarmoniumRun:
 
     n_hidden: int = 240
     n_cd_steps: int = 1
-    recurrent: str = "mean"  # rEFH only: u_{t-1} = means ([C18]) or samples ([C15])
+    # rEFH only: u_{t-1} = means (the 2018 code) or samples (the 2015 code), Sources §5.3
+    recurrent: str = "mean"
     n_epochs: int = 50
     n_traj: int = 40  # online: parallel trajectories; sequence protocol: sequences per epoch
     T: int = 1000  # trajectory / sequence length
@@ -103,9 +104,10 @@ class PPCPreset:
     """Sizes and settings of one run of the PPC experiment (defaults: Sources §2.6, §4.4)."""
 
     name: str
-    n_test: int = 40  # test set: 40 trajectories x 1000 steps (the spec's canonical test set)
+    n_test: int = 40  # test set: 40 trajectories x 1000 steps (Makin's canonical one, Sources §2.6)
     T_test: int = 1000
-    n_train: int = 40  # EM training data for KF-1/KF-2 (Sources §4.4: fresh 40 x 1000)
+    n_train: int = 40  # EM training data for KF-1/KF-2: one fixed 40 x 1000 set (Makin's EM draws
+    # fresh 40 x 1000 data at every iteration, Sources §4.4)
     T_train: int = 1000
     # validation trajectories (T_test steps) behind every learning curve, and so behind the
     # choices made on it (tlr.tuning's rule, restarts): 10 by default; more rank close runs better
@@ -133,7 +135,7 @@ PRESETS: dict[str, PPCPreset] = {
                           optim=OptimConfig("adam", lr=1e-3, decay=1.1)),
         vae=VAERun(),
     ),
-    # Paper scale: the spec's settings; EM run to a tight tolerance.
+    # Paper scale: the settings of Makin's code (Sources §13.1); EM run to a tight tolerance.
     "paper": PPCPreset(name="paper", em_max_iter=2000, em_tol=1e-7),
 }
 
