@@ -2115,11 +2115,12 @@ def _():
 # no better. Find out whether width and budget together are what the poster's numbers need.
 # Plan a run of the rEFH with 1600 hidden units at the authors' budget, with the training
 # chains in bfloat16 (`python -m tlr run balls --preset paper --models "ORDER 0,rEFH"
-# --set harmonium.n_hidden=1600 --set harmonium.gibbs_dtype=bfloat16 --checkpoint-dir ckpt`),
-# and record the protocol's error and the chain-start diagnostics (`mse_from_previous`,
+# --set harmonium.n_hidden=1600 --set harmonium.gibbs_dtype=bfloat16 --checkpoint-dir ckpt`;
+# `python -m tlr progress ckpt` shows how far it has come and how long it has left), and
+# record the protocol's error and the chain-start diagnostics (`mse_from_previous`,
 # `mse_from_previous_0` in the JSON's details). Does the error fall like a power of the number
-# of hidden units or level off? Do the chains from noise keep up with the mean-field readout as the model grows (the
-# RTRBM's did not)? Would Makin's port data (`--set variant=port`) or an RTRBM of the same size
+# of hidden units or level off? Do the chains from noise keep up with the mean-field readout as
+# the model grows (the RTRBM's did not)? Would Makin's port data (`--set variant=port`) or an RTRBM of the same size
 # change the ordering of Table 2?
 #
 # Expected outcome, as a starting point: the cost of an update grows at least in proportion to
