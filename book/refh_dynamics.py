@@ -22,8 +22,8 @@
 # exponential-family harmonium (rEFH), trained only with temporally local contrastive-divergence
 # updates and no backpropagation through time, learns the *second-order* dynamics of a mass on
 # a spring from neurons that report its position alone. Its Table 1 places the rEFH (3.3e-4)
-# between KF-1, the best first-order filter (5.8e-4), and KF-2, a fitted second-order filter
-# (2.2e-4).
+# between KF-1, a first-order filter fitted by EM (5.8e-4), and KF-2, a second-order filter
+# fitted the same way (2.2e-4).
 #
 # This chapter trains the rEFH, reproduces its row of Table 1, and then asks the question
 # the error alone cannot answer: **which order of dynamics did it learn?**
@@ -140,7 +140,7 @@ for name, r in results.items():
     rows.append(f"| {name} | {fmt(r['mse'])} | {r['train_s']:.1f} | "
                 f"{fmt(POSTER[name], digits=1)}{alias} |")
 display(Markdown("MSE in units of $10^{-4}$ rad²\n\n" + "\n".join(rows)))
-assert mse["rEFH"] < mse["KF-1"]  # the rEFH beats the best first-order filter, same test set
+assert mse["rEFH"] < mse["KF-1"]  # the rEFH beats KF-1, same test set
 assert mse["KF-true"] < mse["KF-2"] < mse["rEFH"] < mse["ORDER 0"]
 
 # %% [markdown]

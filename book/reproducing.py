@@ -443,7 +443,7 @@ display(Markdown(
        "limit any width. " if not flagged else
        f"The kept runs of {', '.join(map(str, flagged))} units were still improving after "
        "epoch 60: there the length limits the score. ")
-    + f"KF-2, the best second-order filter fitted by EM, stays at "
+    + f"KF-2, the second-order filter fitted by EM, stays at "
     f"{table1_by_model['KF-2']['mean'] * 1e4:.2f} × 10⁻⁴ below every width."))
 
 # %%
@@ -486,9 +486,10 @@ assert seed0_test[960][1.0] > seed0_test[240][1.0] and hid[960]["rEFH"]["mean"] 
 # (`dynamics_pilot`).
 #
 # Two quantities describe a setting before any model is trained. How much velocity is worth
-# is measured by **KF-1 / KF-2**, the error of the best first-order filter over that of the
-# best second-order one fitted to the same data: near 1 the position alone predicts as well
-# as position and velocity, and the claim has nothing to test. We call a setting second order
+# is measured by **KF-1 / KF-2**, the error of the first-order filter fitted by EM over that of
+# the second-order one fitted the same way to the same data: near 1 the position alone
+# predicts as well as position and velocity, and the claim has nothing to test. We call a
+# setting second order
 # when KF-2 beats KF-1 by more than 20 %. And the data are an Euler discretisation,
 # $A = \begin{pmatrix}1 & \Delta t\\ -\tfrac{k}{m}\Delta t & 1 - \tfrac{b}{m}\Delta t\end{pmatrix}$,
 # whose eigenvalues have $|\lambda|^2 = \det A = 1 - \tfrac{b}{m}\Delta t + \tfrac{k}{m}\Delta t^2$:
@@ -617,7 +618,7 @@ assert all(not d["beats"] for d in ruled_dyn)  # at the kept rate it still loses
 
 # %% [markdown]
 # **Reading.** The claim holds where KF-1 is poor, not wherever velocity is worth something.
-# Every setting is second order (the best second-order filter fitted to the data, KF-2, beats
+# Every setting is second order (the second-order filter fitted to the data by EM, KF-2, beats
 # KF-1 by a factor of two or more), yet the rEFH fails only where KF-1's own error is low, on slow
 # oscillators (a soft spring, heavy damping, a heavy mass). Across the damped settings the rEFH's
 # error varies less than KF-1's (the ranges printed above), as if the rEFH had a floor of its
