@@ -626,7 +626,7 @@ ax = fig.axes[0]
 ax.axvline(MAKIN_CAP, color="k", ls=":", lw=1, label=f"Makin's cap ({MAKIN_CAP} iterations)")
 ax.axvline(makin_stop, color="0.5", ls="-.", lw=1,
            label=f"where the $10^{{-4}}$ rule stops ({makin_stop})")
-ax.legend(fontsize=8, loc="lower left");
+ax.legend(fontsize=8, loc="center right");
 
 # %% [markdown]
 # > The cap matters. On our fixed training data, Makin's $10^{-4}$ rule alone would stop later
