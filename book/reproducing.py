@@ -698,7 +698,7 @@ assert any(row.startswith("| `balls/paper_refh") for row in resumed)
 # prints one row per model:
 #
 # - the epochs done, out of the run's total;
-# - the updates, and the training time so far;
+# - the updates, and the training time up to the last checkpoint;
 # - the time per epoch since the last validation point, and the time left at that pace;
 # - the last validation points.
 #

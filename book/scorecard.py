@@ -84,7 +84,7 @@ from tlr.evaluation import order
 from tlr.experiments.balls import PRESETS as BALLS_PRESETS
 from tlr.experiments.ppc import PRESETS as PPC_PRESETS
 from tlr.poster import TABLES
-from tlr.sweep import load_grid, summary_rows, t_quantile
+from tlr.sweep import load_grid, summary_rows
 
 T_START = time.perf_counter()
 plt.rcParams["figure.dpi"] = 110
@@ -117,19 +117,24 @@ def paper_runs(experiment: str) -> dict[str, dict]:
             and isinstance(run.get("results"), dict)}
 
 
-def by_seed(runs: dict[str, dict], metric: str = "mse") -> dict[str, dict[int, float]]:
+def by_seed(runs: dict[str, dict], metric: str = "mse",
+            ci95: dict | None = None) -> dict[str, dict[int, float]]:
     """{model: {seed: metric}}, through tlr.sweep.summarize (one value per seed and model).
-    A score found twice must agree; a time may not (KF-1 is fitted in two files of a seed)."""
+    A score found twice must agree; a time may not (KF-1 is fitted in two files of a seed).
+    ``ci95``, if given, receives summarize's 95 % t-interval of each model's mean."""
     experiment = next(iter(runs.values()))["experiment"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # two files of one seed with different scores: stop
         rows = summary_rows(list(runs.values()), experiment, metric=metric, agree=metric == "mse")
+    if ci95 is not None:
+        ci95.update({m: r["ci95"] for m, r in rows.items()})
     return {m: dict(zip(r["seeds"], r["values"], strict=True)) for m, r in rows.items()}
 
 
 PPC_RUNS, BALLS_RUNS = paper_runs("ppc"), paper_runs("balls")
-ppc = by_seed(PPC_RUNS)
-balls = by_seed(BALLS_RUNS)
+PPC_CI95, BALLS_CI95 = {}, {}  # model: the 95 % t-interval of its mean over seeds
+ppc = by_seed(PPC_RUNS, ci95=PPC_CI95)
+balls = by_seed(BALLS_RUNS, ci95=BALLS_CI95)
 ppc_failed: dict[str, list[int]] = {}
 ppc_details: dict[str, dict[int, dict]] = {}
 for run in PPC_RUNS.values():
@@ -280,13 +285,6 @@ def signed(x: float) -> str:
     return "0.00" if abs(x) < 0.005 else f"{x:+.2f}"
 
 
-def interval95(x: dict) -> tuple[float, float]:
-    """The 95 % t-interval of the mean over seeds (two or more), as tlr.sweep.summarize has it."""
-    v = list(x.values())
-    half = t_quantile(len(v) - 1) * statistics.stdev(v) / len(v) ** 0.5
-    return statistics.fmean(v) - half, statistics.fmean(v) + half
-
-
 def ratio_range(r: list[float]) -> str:
     return f"{min(r):.2f}×" if max(r) - min(r) < 0.005 else f"{min(r):.2f}–{max(r):.2f}×"
 
@@ -302,8 +300,8 @@ DOC = {"ORDER 0": "lti_ppc", "KF-1": "lti_ppc", "KF-2": "lti_ppc", "rEFH": "refh
 LABEL = {("Table 1", "TRBM"): r"TRBM\*", ("Table 1", "RTRBM"): r"RTRBM\*"}
 claims = []  # (part, claim, verdict, evidence, chapters)
 table_verdicts = {}
-for table, ours, scale, digits, poster_digits in (("Table 1", ppc, 1e4, 2, 1),
-                                                  ("Table 2", balls, 1.0, 4, 4)):
+for table, ours, ci95, scale, digits, poster_digits in (
+        ("Table 1", ppc, PPC_CI95, 1e4, 2, 1), ("Table 2", balls, BALLS_CI95, 1.0, 4, 4)):
     poster = POSTER[table]
     for model, p in poster.items():
         verdict, flipped = table_verdict(model, ours, poster)
@@ -316,7 +314,7 @@ for table, ours, scale, digits, poster_digits in (("Table 1", ppc, 1e4, 2, 1),
                     for s in set(ours[model]) & set(ours[o]))
                      else "") for o in flipped)
         if verdict != "reproduced" and len(ours[model]) > 1:
-            lo, hi = interval95(ours[model])
+            lo, hi = ci95[model]
             if lo <= p <= hi:
                 evidence += (f"; the poster's number lies inside our 95 % interval "
                              f"({lo * scale:.{digits}f}–{hi * scale:.{digits}f}): the row's "
@@ -749,7 +747,7 @@ display(Markdown(
 assert 0 < gain["rEFH"] < gain["RTRBM"] < gain_poster["rEFH"] / 2
 assert mean(ppc["TRBM"]) < mean(ppc["KF-1"]) and POSTER["Table 1"]["TRBM"] > POSTER["Table 1"]["KF-1"]
 assert all(ppc["TRBM"][s] < ppc["KF-1"][s] for s in SEEDS)           # "in every seed", above
-assert interval95(ppc["rVAE"])[0] <= POSTER["Table 1"]["rVAE"] <= interval95(ppc["rVAE"])[1]
+assert PPC_CI95["rVAE"][0] <= POSTER["Table 1"]["rVAE"] <= PPC_CI95["rVAE"][1]
 
 # %% [markdown]
 # ## What this book found that the poster does not say
