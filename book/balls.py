@@ -704,36 +704,33 @@ fig.tight_layout()
 
 # %%
 WIDER = {"harmonium.n_hidden", "harmonium.gibbs_dtype"}  # the only overrides of a wider row
-paper = {}  # model: (MSE, run) from the paper-preset runs; runs of the preset's own sizes first
+N_PAPER = PRESETS["paper"].harmonium.n_hidden
+TABLE_2 = ("ORDER 0", "TRBM", "rEFH", "RTRBM", "rVAE")
+paper = {}  # (model, hidden units): (MSE, run) from the paper-preset runs, the preset's sizes first
 for stem, res in sorted(saved.items(), key=lambda kv: (bool(kv[1].get("overrides")),
                                                         "beta" in kv[0], kv[0])):
     over = res.get("overrides", {})
     if res["preset"] == "paper" and set(over) <= WIDER:
+        hidden = int(over.get("harmonium.n_hidden", N_PAPER))
         for name, r in res["results"].items():
-            if over and name != "ORDER 0":
-                name = f"{name}, {over['harmonium.n_hidden']} hidden units"
-            paper.setdefault(name, (r["mse"], stem))
+            if name in TABLE_2:
+                paper.setdefault((name, N_PAPER if name == "ORDER 0" else hidden), (r["mse"], stem))
 
-
-def width(name: str) -> int:
-    """0 for a model at the preset's size, else its number of hidden units ('RTRBM, 800 ...')."""
-    return int(name.split(", ")[1].split()[0]) if ", " in name else 0
-
-
-names = [n for m in ("ORDER 0", "TRBM", "rEFH", "RTRBM", "rVAE")
-         for n in sorted(paper, key=width) if n.split(",")[0] == m]
+order0_p = paper[("ORDER 0", N_PAPER)][0]
 rows = ["| model | poster | ours | ours / ORDER 0 | poster / ORDER 0 | run |",
         "|---|---:|---:|---:|---:|---|"]
-for name in names:
-    mse, stem = paper[name]
-    poster = f"{POSTER[name]:.4f}" if name in POSTER else "—"  # the poster's sizes: unknown
-    ratio = f"{POSTER[name] / POSTER['ORDER 0']:.2f}" if name in POSTER else "—"
-    rows.append(f"| {name} | {poster} | {mse:.4f} | {mse / paper['ORDER 0'][0]:.2f} | {ratio} | "
-                f"`{stem}` |")
+for name, hidden in sorted(paper, key=lambda k: (TABLE_2.index(k[0]), k[1])):
+    mse, stem = paper[(name, hidden)]
+    wider = hidden != N_PAPER
+    known = name in POSTER and not wider  # the poster's sizes: unknown
+    poster = f"{POSTER[name]:.4f}" if known else "—"
+    ratio = f"{POSTER[name] / POSTER['ORDER 0']:.2f}" if known else "—"
+    label = f"{name}, {hidden} hidden units" if wider else name
+    rows.append(f"| {label} | {poster} | {mse:.4f} | {mse / order0_p:.2f} | {ratio} | `{stem}` |")
 display(Markdown("\n".join(rows)))
 refh_p = saved["paper_refh_seed0"]["results"]["rEFH"]["mse"]
 rtrbm_p = saved["paper_rtrbm_seed0"]["results"]["RTRBM"]["mse"]
-order0_p = saved["paper_refh_seed0"]["results"]["ORDER 0"]["mse"]
+assert order0_p == saved["paper_refh_seed0"]["results"]["ORDER 0"]["mse"]
 print(f"paper preset, 1 - MSE / ORDER 0: rEFH {1 - refh_p / order0_p:.1%}, "
       f"RTRBM {1 - rtrbm_p / order0_p:.1%} (poster: rEFH "
       f"{1 - POSTER['rEFH'] / POSTER['ORDER 0']:.1%}, "
@@ -957,14 +954,8 @@ rtrbm_400 = chain_rows["RTRBM, CD-5, 16k"]  # the float32 400-unit run: first 10
 ax.plot(rt_h, rt_readout, "^--", color="C1",
         mfc="none", label="RTRBM, medium budget: mean-field readout from $y_{t-1}$")
 ax.axhline(1, color="k", ls="--", lw=1, label="ORDER 0")
-full = {}  # (model, hidden units): MSE / ORDER 0 at the authors' budget (the paper preset)
-for res in saved.values():
-    over = res.get("overrides", {})
-    if res["preset"] == "paper" and set(over) <= WIDER:
-        hidden = int(over.get("harmonium.n_hidden", PRESETS["paper"].harmonium.n_hidden))
-        for name in ("rEFH", "RTRBM"):
-            if name in res["results"]:
-                full[(name, hidden)] = res["results"][name]["mse"] / order0_p
+# (model, hidden units): MSE / ORDER 0 at the authors' budget (the paper preset)
+full = {k: mse / order0_p for k, (mse, _) in paper.items() if k[0] in ("rEFH", "RTRBM")}
 for name, color, marker in (("rEFH", "C0", "*"), ("RTRBM", "C1", "^")):
     hs = sorted(h for n, h in full if n == name)
     ax.plot(hs, [full[(name, h)] for h in hs], marker=marker, ls=":", color=color, ms=9,
@@ -1008,7 +999,7 @@ assert min(protocol) > POSTER["rEFH"] / POSTER["ORDER 0"]  # not the poster's ma
 # no error):
 
 # %%
-seed_runs = [tlr.results.load(n) for n in tlr.results.available("balls_seeds/*")]
+seed_runs = [tlr.results.load(n) for n in tlr.results.available("balls_seeds/medium_*")]
 second = {int(r["overrides"]["harmonium.n_hidden"]): r for r in seed_runs if "rEFH" in r["results"]}
 first = {400: levers["medium_bf16_seed0"], 800: widths[800], 1600: widths[1600]}
 rows = ["| hidden units | seed 0: one step / ORDER 0 | seed 1: one step / ORDER 0 | seed 1: "
@@ -1096,14 +1087,8 @@ for res in seed_runs:
 # triangles of the figure; one seed, training chains in bfloat16):
 
 # %%
-N_PAPER = PRESETS["paper"].harmonium.n_hidden
-wide_full = {}  # (model, hidden units): the saved paper-preset run of a wider harmonium
-for res in saved.values():
-    over = res.get("overrides", {})
-    if res["preset"] == "paper" and "harmonium.n_hidden" in over and set(over) <= WIDER:
-        for name in ("rEFH", "RTRBM"):
-            if name in res["results"]:
-                wide_full[(name, int(over["harmonium.n_hidden"]))] = res
+wide_full = {k: saved[stem] for k, (_, stem) in paper.items()  # (model, hidden units): its run
+             if k[0] in ("rEFH", "RTRBM") and k[1] != N_PAPER}
 rows = ["| model | hidden units | updates | training hours | one step / ORDER 0 | readout from "
         "$y_{t-1}$ / ORDER 0 | motion ratio | velocity $R^2$ |",
         "|---|---:|---:|---:|---:|---:|---:|---:|"]
