@@ -553,8 +553,8 @@ assert max(balls_motion.values()) < 0.5 and max(balls_fb_motion.values()) < 0.5
 # can check; the need for scaling is. Test: on the bouncing balls at the authors' budget, the
 # locally trained models, the rEFH with the 400 hidden units of Makin's code (the poster gives
 # no size) and the rVAE of the paper preset, stay below half of the poster's rEFH margin over
-# ORDER 0, and the rEFH with twice the hidden units at the same budget moves towards that
-# margin.
+# ORDER 0, and the rEFH made wider at the same budget moves towards that margin (the widest
+# saved run decides).
 
 # %%
 gapf = {m: [gap_fraction(m, s) for s in SEEDS] for m in ("rEFH", "RTRBM", "rVAE", "TVAE")}
@@ -620,8 +620,9 @@ claims.append((
     test_verdict([max(margin.values()) < poster_margin / 2, margin_wide > margin["rEFH"]]),
     f"balls, gain over ORDER 0 (seed 0): rEFH with {n_hidden_code} hidden units "
     f"{margin['rEFH']:.0%}, rVAE {margin['rVAE']:.0%}, against the poster's rEFH "
-    f"{poster_margin:.0%}; the rEFH with {n_hidden_wide} hidden units at the same budget "
-    f"{margin_wide:.0%}, past half of the poster's margin but short of it",
+    f"{poster_margin:.0%}; the rEFH made wider, at the same budget: "
+    + ", ".join(f"{h} hidden units {1 - r:.0%}" for h, r in wider_ratio.items())
+    + "; the widest past half of the poster's margin but short of it",
     ["balls"]))
 assert poster_margin / 2 < margin_wide < poster_margin
 
