@@ -17,7 +17,7 @@
 # %% [markdown]
 # # Reproducing the tables
 #
-# Every score table in this book comes from runs of one command, `python -m tlr run`, each of which
+# The book's Tables 1 and 2 come from runs of one command, `python -m tlr run`, each of which
 # trains and scores some models on one experiment with one seed and writes a JSON file. A
 # table with error bars needs many such runs: models × seeds × settings. This chapter shows
 # how to launch them as one **sweep**, on a laptop, on Colab or on a SLURM cluster, and how to
@@ -70,6 +70,8 @@ from IPython.display import Markdown, display
 
 from tlr import results, tuning
 from tlr.data.lds_ppc import LTIConfig
+from tlr.experiments.balls import PRESETS as BALLS_PRESETS
+from tlr.experiments.ppc import PRESETS as PPC_PRESETS
 from tlr.provenance import short_command
 from tlr.poster import TABLE_1, TABLE_2
 from tlr.sweep import (Sweep, format_markdown, grid_path, load_grid, plot_summary, run_sweep,
@@ -151,7 +153,7 @@ assert again["ran"] == [] and again["counts"]["done"] == 4
 # | where | command | notes |
 # |---|---|---|
 # | a laptop or workstation | `python -m tlr sweep --grid table1 --executor local --jobs 4 --out DIR` | one process per run, `--jobs` at a time; `--threads` per process |
-# | Colab (GPU runtime) | `!pip install "tlr[sweep] @ git+https://github.com/tlr-book/tlr"` then `python -m tlr sweep --grid table2 --device cuda --out DIR` (Table 1: `--grid table1 --device cpu --jobs 2`) | the grids ship with the package; keep `DIR` on Google Drive to resume after a disconnect |
+# | Colab (GPU runtime) | `!pip install "tlr[sweep] @ git+https://github.com/tlr-book/tlr"` then `!python -m tlr sweep --grid table2 --device cuda --out DIR` (Table 1: `--grid table1 --device cpu --jobs 2`) | the grids ship with the package; keep `DIR` on Google Drive to resume after a disconnect |
 # | a SLURM cluster | `python -m tlr sweep --grid table1 --executor slurm --time 120 --array-parallelism 20 --out DIR` | one job array of CPU tasks; submitit writes the `sbatch` script into `DIR/logs` |
 # | | `python -m tlr sweep --grid table2 --executor slurm --partition gpu --gpus 1 --device cuda --time 720 --out DIR` | the harmoniums are the runs worth a GPU (see "And on a GPU?") |
 # | a checkout of the repository | `make reproduce SWEEP_JOBS=4` | both grids with `--device auto` into `_build/reproduce/`, then `summary.md`; about a day of CPU time on one core |
@@ -163,10 +165,11 @@ assert again["ran"] == [] and again["counts"]["done"] == 4
 # %% [markdown]
 # ## From runs to a table
 #
-# `summarize` groups run files by experiment, preset, setting and model and reports, over the
-# seeds, the mean $\bar m$, the standard deviation $s$ and the 95 % interval of the mean,
+# `summarize` groups run files by experiment, preset, setting and model and reports, for the
+# seeds' values $q_1, \dots, q_n$ (one score per seed), the mean $\bar q$, the standard
+# deviation $\sigma_q$ and the 95 % interval of the mean,
 #
-# $$\bar m \pm t_{0.975,\,n-1}\, \frac{s}{\sqrt n},$$
+# $$\bar q \pm t_{0.975,\,n-1}\, \frac{\sigma_q}{\sqrt n},$$
 #
 # with $n$ the number of seeds and $t_{0.975,\,n-1}$ the quantile of Student's $t$ with
 # $n - 1$ degrees of freedom. Two seeds give an interval $t_{0.975,1} = 12.7$ standard
@@ -201,10 +204,10 @@ assert (f"{t_quantile(1):.1f}", f"{t_quantile(4):.2f}") == ("12.7", "2.78")  # q
 # ## Table 1 over every saved seed
 #
 # The saved runs of the `paper` preset (`results/ppc`, shipped with `tlr`) hold several files
-# per seed. Seeds 0–2 were run one command per group of models, and seeds 3–4 by two sweeps over
-# the grid's models except the rVAE-BPTT; some seeds also come from other sweeps'
-# default-setting runs. `summarize` reads them all. The rVAE-BPTT has one seed: it diverged on
-# seeds 1 and 2 ({doc}`local_vs_bptt`) and was not run on 3–4. A model scored in two files of one seed
+# per seed: one per group of models, and the default-setting runs of the sweeps (each file's
+# command is in its `provenance` block). `summarize` reads them all; the table's seeds column
+# says which seeds each model has, and a model whose training diverged on a seed has no score
+# there (listed under the table). A model scored in two files of one seed
 # (KF-1 is fitted next to the rEFH and next to the VAEs) must have the same score in both: a
 # seed fixes the data, and `summarize` warns if the two differ.
 
@@ -233,6 +236,14 @@ for r in table1:
     rows.append(f"| {r['model']} | {','.join(map(str, r['seeds']))} | {fmt(r['mean'])} | "
                 f"{fmt(r['sd'])} | {ci} | {fmt(poster)} | {inside} |")
 display(Markdown("\n".join(rows)))
+diverged: dict[str, set[int]] = {}  # model: the seeds on which its training diverged (no score)
+for name in results.available("ppc/paper_seed*"):
+    run_ = results.load(name)
+    for model in run_.get("failed", {}):
+        diverged.setdefault(model, set()).add(run_["seed"])
+display(Markdown("Diverged, no score: " + "; ".join(
+    f"{m} on seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(s)))}"
+    for m, s in diverged.items()) + " ({doc}`local_vs_bptt`)."))
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
@@ -370,6 +381,14 @@ ruled = [*hid.values(), *(p for p in dyn_points.values() if len(p["pilot"]) > 1)
 for point in ruled:
     assert keep(point["pilot"]) == point["kept"] and not point["at_edge"]
 print(f"keep() equals tlr.tuning's at every point where the rule ran ({len(ruled)})")
+# the rule's constants as the text quotes them: 90 epochs of Makin's schedule (the rate divided
+# by 1.1 per epoch), the last three validation points at 80, 85 and 90, 10 validation
+# trajectories, the 5 % flag on the late gain
+PAPER_PPC = PPC_PRESETS["paper"]
+assert (PAPER_PPC.refh.n_epochs, PAPER_PPC.refh.optim.name, PAPER_PPC.n_val) == (90, "makin-exp", 10)
+assert all(r["details"]["rEFH"]["epochs"][-3:] == [80, 85, 90]
+           for point in ruled for r in point["pilot"].values())
+assert tuning.LATE_GAIN_LIMIT == 0.05 and 290 < 1.1 ** 60 < 310  # "by 300 after 60 epochs"
 # the dynamics' second stage (seeds 0-2 where the kept scale is not x1) is what the rule kept
 tuned_grid = {(tuning.setting_key({k: v for k, v in s.items() if k != "refh.optim.m0"}),
                tuning.scale_of(s)) for s in load_grid("dynamics_tuned").settings()}
@@ -477,8 +496,10 @@ assert seed0_test[960][1.0] > seed0_test[240][1.0] and hid[960]["rEFH"]["mean"] 
 # second-order dynamics from position-coding spikes, so it should beat the first-order
 # filter KF-1 wherever velocity helps prediction. Makin, Dichter and Sabes swept the same
 # three constants for the rEFH ([PLoS Comput Biol 11(11): e1004554, 2015](https://journals.plos.org/ploscompbiol/article?id=10.1371/journal.pcbi.1004554),
-# Fig. 2: $k$ from 0 to 5, $b$ from 0 to 1, $m$ from 1 to 10, twelve values each). The `dynamics` grid
-# varies the spring constant $k$, the damping $b$ and the mass $m$ of the oscillator
+# Fig. 2: the stiffness $\kappa$ from 0 to 5, the damping $\zeta$ from 0 to 1, the mass $m$
+# from 1 to 10, twelve values each). The `dynamics` grid
+# varies the stiffness $\kappa$ (the key `lti.spring`), the damping $\zeta$ (`lti.damping`) and
+# the mass $m$ (`lti.mass`) of the oscillator
 # ({doc}`lti_ppc`), one at a time from ¼ to 4 times the default, at the `paper` preset, three
 # seeds of the rEFH, KF-1, KF-2 and KF-true (the saved sweep:
 # `python -m tlr sweep --grid dynamics --models "rEFH,KF-1,KF-2,KF-true" --out DIR`; the grid
@@ -491,9 +512,9 @@ assert seed0_test[960][1.0] > seed0_test[240][1.0] and hid[960]["rEFH"]["mean"] 
 # predicts as well as position and velocity, and the claim has nothing to test. We call a
 # setting second order
 # when KF-2 beats KF-1 by more than 20 %. And the data are an Euler discretisation,
-# $A = \begin{pmatrix}1 & \Delta t\\ -\tfrac{k}{m}\Delta t & 1 - \tfrac{b}{m}\Delta t\end{pmatrix}$,
-# whose eigenvalues have $|\lambda|^2 = \det A = 1 - \tfrac{b}{m}\Delta t + \tfrac{k}{m}\Delta t^2$:
-# when $b < k\,\Delta t$ the discrete oscillation grows instead of decaying. The column
+# $A = \begin{pmatrix}1 & \Delta t\\ -\tfrac{\kappa}{m}\Delta t & 1 - \tfrac{\zeta}{m}\Delta t\end{pmatrix}$,
+# whose eigenvalues have $|\lambda|^2 = \det A = 1 - \tfrac{\zeta}{m}\Delta t + \tfrac{\kappa}{m}\Delta t^2$:
+# when $\zeta < \kappa\,\Delta t$ the discrete oscillation grows instead of decaying. The column
 # $|\lambda|^{1000}$ is the growth over one 1000-step trajectory (the stimulus wraps on the
 # ring, so the data stay valid, but such settings differ in kind from a damped spring).
 
@@ -529,10 +550,14 @@ for d in dyn:
     label = "defaults" if not d["setting"] else f"{d['field']} ×{d['factor']:g}"
     verdict = ("yes" if d["beats"] else "**no**") + ("" if d["order2"] > ORDER2
                                                     else " (first order)")
-    rows.append(f"| {label} | {d['growth']:.2f} | {d['order2']:.1f} | ×{d['kept']:g} | "
+    kept = f"×{d['kept']:g}" if len(d["pilot"]) > 1 else "—"  # —: the rule did not run
+    rows.append(f"| {label} | {d['growth']:.2f} | {d['order2']:.1f} | {kept} | "
                 + " | ".join(f"{d[m]['mean'] * 1e4:.2f}" for m in ("KF-true", "KF-2", "rEFH", "KF-1"))
                 + f" | {', '.join(f'{r:.2f}' for r in d['ratio'])} | {verdict} |")
-display(Markdown("MSE in units of 10⁻⁴ rad², mean of 3 seeds\n\n" + "\n".join(rows)))
+display(Markdown("MSE in units of 10⁻⁴ rad², mean of 3 seeds. Rate kept: the learning-rate "
+                 "scale the rule kept, where it ran (—: the paper's rate, the rule did not "
+                 "run)\n\n" + "\n".join(rows)))
+assert all(len(d[m]["seeds"]) == 3 for d in dyn for m in ("rEFH", "KF-1"))  # "mean of 3 seeds"
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.5), sharey=True, layout="constrained")
@@ -615,28 +640,31 @@ assert fails and all(d["order2"] > 2 for d in dyn)  # velocity is worth a factor
 assert max(d["rEFH"]["mean"] for d in steady) < 2 * min(d["rEFH"]["mean"] for d in steady)
 assert all(d["KF-1"]["mean"] < statistics.median(e["KF-1"]["mean"] for e in dyn) for d in fails)
 assert all(not d["beats"] for d in ruled_dyn)  # at the kept rate it still loses
+stiffest = max((d for d in dyn if d["field"] == "spring"), key=lambda d: d["factor"])
+period = 2 * math.pi / float(torch.linalg.eigvals(lti_of(stiffest["setting"]).A).angle().abs().max())
+assert 75 < period < 85 and stiffest["growth"] > 1  # "period only about 80 steps"; it grows
 
 # %% [markdown]
 # **Reading.** The claim holds where KF-1 is poor, not wherever velocity is worth something.
 # Every setting is second order (the second-order filter fitted to the data by EM, KF-2, beats
-# KF-1 by a factor of two or more), yet the rEFH fails only where KF-1's own error is low, on slow
-# oscillators (a soft spring, heavy damping, a heavy mass). Across the damped settings the rEFH's
-# error varies less than KF-1's (the ranges printed above), as if the rEFH had a floor of its
-# own, well
-# above KF-2's, set by what it learns from the data with 240 units, CD-1 and 90 epochs, and
-# beat KF-1 only where KF-1 sits above that floor. Rescaling the schedule does not rescue it:
-# where the rEFH lost, the rule kept the paper's rate or found one that still loses (other
-# schedules were not tried). Where the discrete oscillation grows (a stiff spring, light damping) the rEFH still
-# beats KF-1, but closes less of the gap at the stiffest spring, whose period is only about 80
-# steps. The margin over KF-1 that Table 1 shows is a property of the default oscillator as
-# much as of the model.
+# KF-1 by a factor of two or more), yet the rEFH fails only where KF-1's own error is low, on
+# slow oscillators (a soft spring, heavy damping, a heavy mass). Across the settings whose
+# oscillation decays the rEFH's error varies less than KF-1's (the ranges printed above), as if
+# the rEFH had a floor of its own, well above KF-2's, set by what it learns from the data with
+# 240 units, CD-1 and 90 epochs, and beat KF-1 only where KF-1 sits above that floor. Rescaling
+# the schedule does not rescue it: where the rEFH lost, the rule kept the paper's rate or found
+# one that still loses (other schedules were not tried). Where the discrete oscillation grows (a
+# stiff spring, light damping) the rEFH still beats KF-1, but closes less of the gap at the
+# stiffest spring, whose period is only about 80 steps. The margin over KF-1 that Table 1 shows
+# is a property of the default oscillator as much as of the model.
 
 # %% [markdown]
 # ## What a reproduction costs
 #
-# Every run file records its training time. Summed over the saved Table 1 runs, per model and
-# seed (one CPU thread each). The times are noisy (the first line below compares repeated
-# runs); medians are shown:
+# Every run file records its training time (one CPU thread each). The times are noisy: the first
+# line below compares two runs of the same training. The table gives each model's median time
+# per seed over the saved Table 1 runs; the cost of a seed is the sum of these medians over the
+# models:
 
 # %%
 rvae_walls = {}  # the rVAE's paper runs and their repeats with the rVAE chapter's velocity probe
@@ -657,11 +685,17 @@ rows += [f"| {m} | {len(r['values'])} | {statistics.median(r['values']) / 60:.1f
          for m, r in train.items()]
 per_seed = sum(statistics.median(r["values"]) for r in train.values())
 balls_h = sum(statistics.median(r["values"]) for r in paper_rows("balls", "train_s")) / 3600
+n1, n2 = len(table1_grid.seeds), len(load_grid("table2").seeds)
 display(Markdown("\n".join(rows) + f"\n\nOne seed of Table 1, every model: "
-                 f"**{per_seed / 60:.0f} CPU minutes**; five seeds: "
-                 f"{5 * per_seed / 3600:.1f} CPU hours. One seed of Table 2: "
-                 f"**{balls_h:.1f} CPU hours**; the `table2` grid's three seeds: "
-                 f"{3 * balls_h:.1f} CPU hours."))
+                 f"**{per_seed / 60:.0f} CPU minutes**; the `table1` grid's {n1} seeds: "
+                 f"{n1 * per_seed / 3600:.1f} CPU hours. One seed of Table 2: "
+                 f"**{balls_h:.1f} CPU hours**; the `table2` grid's {n2} seeds: "
+                 f"{n2 * balls_h:.1f} CPU hours."))
+reproduce_h = n1 * per_seed / 3600 + n2 * balls_h  # `make reproduce`: both grids
+assert 18 < reproduce_h < 32  # "about a day of CPU time" (the table of commands above)
+BALLS_PAPER = BALLS_PRESETS["paper"].harmonium
+assert BALLS_PAPER.n_epochs * BALLS_PAPER.n_seq // BALLS_PAPER.seqs_per_update == 102_000
+assert BALLS_PAPER.n_cd_steps == 25  # "102 000 updates of 25 Gibbs steps" below
 
 # %% [markdown]
 # The sequence models dominate: the TRBM and RTRBM pay for CD-25 sampling on whole sequences
@@ -738,6 +772,7 @@ assert after.splitlines()[1].split()[1] == "20/20"
 # %%
 est = results.benchmark("gpu_estimate")
 t_op = est["assumptions"]["t_op_us"]
+assert t_op == 10  # "about 10 µs per operator", as the text says
 rows = ["| model | operators per update | MFLOP per update | updates per run | CPU min per run "
         "(measured ms × updates) | GPU min per run (estimate) |", "|---|---:|---:|---:|---:|---:|"]
 for name, m in est["models"].items():
@@ -750,13 +785,17 @@ display(Markdown("\n".join(rows) + "\n\n" + " ".join(
     for name, t in tab.items())))
 assert all(m["gpu_bound"] == "launch" for m in est["models"].values())
 assert tab["table1"]["speedup"] < 1.5 < 3 < tab["table2"]["speedup"]
+saved_h = {"table1": n1 * per_seed / 3600, "table2": n2 * balls_h}  # the saved runs, above
+display(Markdown("The estimate counts only the training updates, timed on an idle core; the "
+                 "saved runs' training times, for comparison: " + ", ".join(
+                     f"{name.replace('table', 'Table ')} {saved_h[name]:.1f} CPU hours against "
+                     f"the estimate's {t['cpu_h']:.1f}" for name, t in tab.items()) + "."))
 
 # %% [markdown]
 # Every model is bound by the launches, not by the arithmetic, so the GPU model hardly matters;
 # what matters is the host CPU that issues the operators (the estimate assumes 10 µs per
-# operator; a Colab VM's host is slower, so there it is more optimistic still). The estimate
-# also counts only the training updates, timed on an idle core, which is why its CPU hours are
-# below the saved runs' above. By this estimate (measured below), the bouncing-ball harmoniums
+# operator; a Colab VM's host is slower, so there it is more optimistic still). By this
+# estimate (measured below), the bouncing-ball harmoniums
 # would gain several-fold (their updates are large: 900 pixels, 100 frames); Table 1's models
 # gain nothing as a whole, and the models that issue hundreds to thousands of small operators
 # per update would be slower than on one CPU core:
@@ -805,12 +844,19 @@ assert 25 < cpu_ms / eager["rEFH", 400]["graph_ms"] < 35
 # down product of (100 frames x 2500 visible) by (2500 x 1600)
 gflop = 2 * 2 * 100 * (900 + 1600) * 1600 * 26 / 1e9
 assert 40 < gflop < 45 and est["models"]["balls/rEFH"]["ops_launching"] > 1000
+grows = (900 + 1600) * 1600 / ((900 + 400) * 400)  # the products' arithmetic, 1600 over 400 units
+eager_ms = [r["eager_ms"] for r in gpu["rows"]]
+speedups = [r["speedup"] for r in gpu["rows"]]
+display(Markdown(
+    f"The measurement bears the estimate out: eagerly, the update costs what issuing its "
+    f"operators costs, {min(eager_ms):.0f}–{max(eager_ms):.0f} ms at 400 and 1600 hidden units "
+    f"alike, although the arithmetic grows {grows:.1f}-fold. As a graph it is "
+    f"{min(speedups):.1f} to {max(speedups):.1f} times faster, and about "
+    f"{10 * round(cpu_ms / eager['rEFH', 400]['graph_ms'] / 10):.0f} times faster than one CPU "
+    f"core."))
 
 # %% [markdown]
-# The measurement bears the estimate out: eagerly, the update costs what issuing its operators
-# costs, about the same at 400 and 1600 hidden units although the arithmetic grows
-# sixteen-fold. As a graph it is three to five times faster, and about thirty times faster than
-# one CPU core. It is still far from the arithmetic (about 40 GFLOP per update at 1600 units, a
+# The graphed update is still far from the arithmetic (about 40 GFLOP per update at 1600 units, a
 # fraction of a millisecond on this GPU): a replayed graph runs its more than a thousand small
 # kernels one after another, each a few microseconds. What would go further is fewer, larger kernels
 # (fusing the sampling steps, or training several runs at once in one batched product), not a
@@ -920,8 +966,8 @@ def _():
 #
 # Suppose the per-seed values of a model have standard deviation `sd`. Write
 # `seeds_needed(sd, half_width)`, the smallest number of seeds $n \ge 2$ for which the 95 %
-# interval of the mean, $t_{0.975,\,n-1}\, s/\sqrt n$, is at most `half_width` on each side
-# (take $s$ = `sd`; use `t_quantile`). Then use it on the saved Table 1: how many seeds would
+# interval of the mean, $t_{0.975,\,n-1}\, \sigma_q/\sqrt n$, is at most `half_width` on each side
+# (take $\sigma_q$ = `sd`; use `t_quantile`). Then use it on the saved Table 1: how many seeds would
 # pin the rEFH's mean to ±2 % of itself?
 # ```
 
