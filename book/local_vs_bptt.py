@@ -447,9 +447,8 @@ if short_commit(ap["git"]).endswith("local changes"):
 
 # %% [markdown]
 # First the live check. We rebuild each model exactly as the analysis did (the same random
-# streams as `run`) and measure the alignment at initialisation; then we train the rVAE for
-# its first eight epochs with the tracker as `evaluate` callback. Both must reproduce the
-# saved file's first entries.
+# streams as `run`) and measure the alignment at initialisation, which must reproduce the saved
+# file's first entries.
 
 # %%
 quick, paper = PRESETS["quick"], PRESETS["paper"]
@@ -526,6 +525,13 @@ c_enc = cos(torch.cat([a.flatten() for a, e in zip(g_local, enc, strict=True) if
 print(f"8 steps, 4 sequences, rVAE at initialisation: cos(∇_local, ∇_BPTT) = {c_tiny:.4f} "
       f"overall, {c_enc:.4f} encoder; equal to gradient_alignment's for all "
       f"{len(names)} parameter tensors")
+
+# %% [markdown]
+# ### The rVAE's first epochs, live
+#
+# The tracker measures the alignment on the fixed batch and the validation error; as the
+# `evaluate` callback of `fit`, it runs during training. We train the rVAE for its first eight
+# epochs with it, which must reproduce the saved file's first entries:
 
 # %%
 v = quick.vae
