@@ -198,9 +198,9 @@ plt.show()
 # r_{t-1}^{\top} .
 # $$
 #
-# We take a small `torch.nn.RNN`, which computes
-# $r_t = \tanh(W_{ih} y_t + b_{ih} + W_{hh} r_{t-1} + b_{hh})$, i.e. $W_{\text{in}} =$
-# `weight_ih_l0`, $W_r =$ `weight_hh_l0` and $b_r$ the sum of its two biases; a linear readout
+# We take a small `torch.nn.RNN`, which computes the Elman step above with $W_{\text{in}} =$
+# `weight_ih_l0`, $W_r =$ `weight_hh_l0` and two biases, `bias_ih_l0` and `bias_hh_l0`, whose
+# sum is $b_r$; a linear readout
 # $o_t = W_{\text{out}} r_t$; and a squared error to random targets $o_t^\ast$,
 # $\ell_t = \tfrac12 \lVert W_{\text{out}} r_t - o_t^\ast \rVert^2$, so that
 # $\nabla_{r_t} \ell_t = W_{\text{out}}^\top (W_{\text{out}} r_t - o_t^\ast)$.
@@ -409,7 +409,8 @@ ref = [saved["BPTT"][0] / 1e6 * T / T_GRID[0] for T in T_GRID]
 ax.loglog(T_GRID, ref, "k:", lw=1, label=r"$\propto T$")
 ax.set_xlabel("sequence length $T$")
 ax.set_ylabel("peak bytes saved for backward (MB)")
-ax.set_title("Activation memory of one update (nn.RNN, 32 units, batch 16)", fontsize=10)
+ax.set_title(f"Activation memory of one update (nn.RNN, {N_H} units, batch {BATCH})",
+             fontsize=10)
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -545,7 +546,7 @@ ax1.axhline(0.5, color="0.5", ls=":", lw=1)
 ax1.set_xlabel("delay (steps)")
 ax1.set_ylabel("test accuracy")
 ax1.set_ylim(0.4, 1.04)
-ax1.set_title("accuracy after 200 steps", fontsize=10)
+ax1.set_title(f"accuracy after {N_STEPS} steps", fontsize=10)
 ax1.legend(fontsize=8, loc="lower left")
 fig.tight_layout()
 plt.show()
@@ -560,6 +561,8 @@ plt.show()
 # why.
 
 # %%
+# the settings the text types: a GRU of 32 units, 200 Adam steps, batches of 64, 3 noise channels
+assert (N_H_GRU, N_STEPS, B_DELAY, N_NOISE, WINDOW) == (32, 200, 64, 3, 5)
 assert all(acc[(d, None)] > 0.95 for d in DELAYS)                       # BPTT learns every delay
 for d in DELAYS:
     if d < WINDOW:                                  # window covers the sequence: same run
@@ -657,8 +660,8 @@ interact(explore_delay, delay=IntSlider(value=20, min=1, max=40),
 #
 # Since $u_{t-1}$ itself depends on the parameters through all earlier steps (for the rEFH on
 # $\theta$, whose hidden means use the generative weights; for the rVAE on the encoder's
-# parameters $\phi$), the full gradient, with $\theta$ here standing for all parameters, has two
-# parts:
+# parameters $\phi$), the full gradient has two parts, written here for $\theta$ (the gradient
+# for $\phi$ has the same form, with $\phi$ in place of $\theta$):
 #
 # $$
 # \frac{d\mathcal L}{d\theta} = \sum_{t=1}^{T} \Big(\frac{\partial \ell_t}{\partial \theta}\Big)^{\!\top}
@@ -841,11 +844,26 @@ def memory_exponent(window, T_values=(20, 40, 80, 160), seed=SEED):
 
 
 # %%
-print({window: round(memory_exponent(window), 3) for window in (None, 10, 1)})
+exponents = {window: round(memory_exponent(window), 3) for window in (None, 10, 1)}
+print(exponents)
+# BPTT stores exactly bytes_per_step * T + bytes_once: per step r_t, its copy in the output
+# sequence, y_t and the readout's residual; once, the initial state r_0, which the first
+# step's matrix product saves
+bytes_per_step = 2 * BATCH * N_H * 4 + BATCH * N_IN * 4 + BATCH * 4
+bytes_once = BATCH * N_H * 4
+g = make_generator(SEED, "book/why_not_bptt/exercise-memory")
+for T in (20, 40, 80, 160):                          # memory_exponent's lengths and batches
+    y, target = torch.randn(T, BATCH, N_IN, generator=g), torch.randn(T, BATCH, generator=g)
+    assert peak_saved_bytes(y, target) == bytes_per_step * T + bytes_once, T
+assert (bytes_per_step, bytes_once) == (4416, 2048)                   # as the text says
+assert 0.98 < exponents[None] < 1 and exponents[10] == exponents[1] == 0
 
 # %% [markdown]
-# The exponent is 1 for BPTT, up to a small constant (the readout's output and the loss) that
-# does not grow with $T$, and exactly 0 for both truncated variants, whose peak is one window.
+# For BPTT the stored bytes are exactly $4416\,T + 2048$: 4416 bytes per step (the step's
+# $r_t$, its copy in the output sequence, $y_t$ and the readout's residual, as in the section
+# above) and 2048 bytes once, the initial state $r_0$, which the first step's matrix product
+# saves. That constant does not grow with $T$ and pulls the fitted exponent slightly below 1.
+# For both truncated variants the exponent is exactly 0: their peak is one window.
 #
 # ```{solution-end}
 # ```
