@@ -68,9 +68,10 @@ class VAERun:
     (Sources §7).
 
     The poster gives no sizes (Sources §7.2); these come from a search on a 200-trajectory
-    validation set (the rVAE chapter lists what was tried): 2 latents (a position on the ring),
-    learned conditional Σ_u, windows of 10 steps per Adam update on 40 fresh trajectories per
-    epoch.
+    validation set during development, which is not recorded in the book (the rVAE chapter
+    tabulates each choice with its reason, Sources §7.3 lists them): 2 latents (a position on
+    the ring), learned conditional Σ_u, windows of 10 steps per Adam update on 40 fresh
+    trajectories per epoch.
     """
 
     n_latent: int = 2

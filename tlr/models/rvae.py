@@ -19,7 +19,8 @@ In the rVAE, u_{t-1} is *detached*: "letting the derivative pass through the exp
 it as data, so no gradient flows back in time. ``bptt=True`` keeps the graph instead
 (rVAE-BPTT): the same network and loss, trained with backprop through time.
 
-Choices the poster leaves open (Sources §7.2), as found on LTI-PPC (the rVAE chapter's search):
+Choices the poster leaves open (Sources §7.2), as found on LTI-PPC during development (the
+search is not recorded; the rVAE chapter tabulates the choices with their reasons):
 
 * Σ_u. The poster's σ_x² I, fixed, fails both ways: a small σ_u makes copying u_{t-1} into x_t
   cheap (the latent fills with self-sustaining "memory" of its own past and drifts), a large one
@@ -92,7 +93,8 @@ def _check_common(c) -> None:
 class RVAEConfig:
     """Sizes, likelihoods and σ's. The poster gives none of them (Sources §7.2); see Sources §7.3.
 
-    Defaults are the settings that worked best on LTI-PPC (the rVAE chapter's search).
+    Defaults are the settings that worked best on LTI-PPC in a development search (not
+    recorded; the rVAE chapter tabulates the choices with their reasons).
     """
 
     n_obs: int = 15
