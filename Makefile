@@ -4,6 +4,7 @@
 #   make test   ruff, unit tests, nbval, HTML build (no re-execution), the HTML in Chromium
 #   make sync   re-pair book/*.py with book/*.ipynb (jupytext)
 #   make assignments  student and instructor notebooks of the exercises, in _build/assignments
+#   make reproduce  both tables' sweeps (--device auto) into _build/reproduce, then summary.md
 #   make clean  remove _build
 #
 # Both `book` and `test` create .venv first if it is missing (needs Python >= 3.10).
@@ -35,7 +36,7 @@ JB_FLAGS := -W -n --keep-going --all
 .PHONY: help venv book test test-lint test-unit test-nbval test-html test-browser sync assignments clean
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 

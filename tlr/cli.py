@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train and evaluate models on one experiment")
     run.add_argument("experiment", help=f"one of: {', '.join(EXPERIMENTS)}")
-    run.add_argument("--preset", default="quick", help="quick (CPU, book/CI) or paper")
+    run.add_argument("--preset", default="quick",
+                     help="quick (CPU, book/CI), medium (balls and mnist: longer) or paper")
     run.add_argument("--models", default=None,
                      help="comma-separated model names (default: all of the experiment)")
     run.add_argument("--seed", type=int, default=0)
