@@ -477,9 +477,9 @@ class RVAE(RecurrentModel):
         the decoder p̂(y | x) (means: the encoder never saw binary samples of soft frames) and
         the encoder q(x | u, y) ``n_gibbs`` times from a noise frame (or from ``y_init``, a
         diagnostic), with the mean-field readout x̄ = ν(u, y), ν̄ = ν(u, E[y | x̄]),
-        prediction E[y | ν̄]. With a frame of hundreds of pixels q is dominated by y and this
-        chain barely moves from its start (the bouncing-balls chapter measures it), so it is
-        not the default. u_prev: (B, n_latent); returns (B, n_obs).
+        prediction E[y | ν̄]. With a frame of hundreds of pixels q leans on y, and the chain's
+        steps do not improve on the readout of its start frame (the bouncing-balls chapter
+        measures it), so it is not the default. u_prev: (B, n_latent); returns (B, n_obs).
         """
         method = "map" if method is None else method
         self.check_state(u_prev)
