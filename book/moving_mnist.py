@@ -827,10 +827,21 @@ def standard_error(per_sequence: torch.Tensor) -> float:
     return (per_sequence.std() / math.sqrt(len(per_sequence))).item()
 
 
+def motion_ratio_se(d_gen: torch.Tensor, d_true: torch.Tensor) -> float:
+    """Standard error over the sequences of the motion ratio R = Σ_b a_b / Σ_b c_b of the
+    displacements d_gen (S, B, 2) along the true ones d_true, with a_b = Σ_k d_gen·d_true and
+    c_b = Σ_k |d_true|² of sequence b: the usual linearisation of a ratio of sums (as for
+    the bouncing balls), sqrt(Σ_b (a_b - R c_b)² / (B (B - 1))) / mean_b c_b."""
+    a, c = (d_gen * d_true).sum((0, 2)), d_true.pow(2).sum((0, 2))
+    R, B = a.sum() / c.sum(), len(a)
+    return ((a - R * c).pow(2).sum() / (B * (B - 1))).sqrt().item() / c.mean().item()
+
+
 def velocity_free(y_test: torch.Tensor, y_fit: torch.Tensor, mean_px: float):
     """The blank frame's and the pull to the middle's rollout metrics on the first n_ro test
     sequences y_test, the pull's fractions a_k fitted on the sequences y_fit. Each also has
-    com_err_se_px, the standard error of its mean CoM error over those sequences."""
+    motion_ratio_se and com_err_se_px, the standard errors of its motion ratio and of its mean
+    CoM error over those sequences."""
     blank_ = rollout_metrics(torch.full_like(y_test[C:, :n_ro], mean_px), y_test[C:, :n_ro],
                              y_test[C - 1, :n_ro], side)
     fit_to, fit_d = to_middle(y_fit)                          # the probe sequences: fitting
@@ -840,10 +851,15 @@ def velocity_free(y_test: torch.Tensor, y_fit: torch.Tensor, mean_px: float):
     assert len(pull) == y_test.shape[0] - C                   # one fraction per step
     assert math.isclose(d_true.norm(dim=-1).mean().item(), blank_["frozen_com_err_px"],
                         rel_tol=1e-9)                         # the runner's displacements
-    err_blank = (to_mid - d_true).norm(dim=-1).mean(0)        # per sequence: CoM in the middle
+    d_blank = to_mid.expand_as(d_true)                        # the blank frame: CoM in the middle
+    assert math.isclose(((d_blank * d_true).sum() / d_true.pow(2).sum()).item(),
+                        blank_["motion_ratio"], rel_tol=1e-6)  # the runner's motion ratio
+    err_blank = (d_blank - d_true).norm(dim=-1).mean(0)       # per sequence
     assert math.isclose(err_blank.mean().item(), blank_["com_err_px"], rel_tol=1e-6)
-    blank_["com_err_se_px"] = standard_error(err_blank)
+    blank_ |= {"motion_ratio_se": motion_ratio_se(d_blank, d_true),
+               "com_err_se_px": standard_error(err_blank)}
     return blank_, {"motion_ratio": ((d_pull * d_true).sum() / d_true.pow(2).sum()).item(),
+                    "motion_ratio_se": motion_ratio_se(d_pull, d_true),
                     "com_err_px": (d_pull - d_true).norm(dim=-1).mean().item(),
                     "com_err_se_px": standard_error((d_pull - d_true).norm(dim=-1).mean(0))}
 
@@ -868,8 +884,20 @@ def schedule(res) -> tuple[str, dict, dict, float]:
 def beta_row(label, beta, mse_, d):
     ro, pr = d["rollout"], d.get("probes")
     vel_ = f"{pr['velocity_r2']:.2f}" if pr else "–"
-    return (f"| {label} | {beta} | {mse_:.4f} | {vel_} | {ro['motion_ratio']:.2f} | "
+    se_ = f" ± {ro['motion_ratio_se']:.2f}" if "motion_ratio_se" in ro else ""  # a reference
+    return (f"| {label} | {beta} | {mse_:.4f} | {vel_} | {ro['motion_ratio']:.2f}{se_} | "
             f"{ro['com_err_px']:.2f} | {ro['mass_ratio']:.2f} |")
+
+
+def pull_row(seed, pull: dict) -> str:
+    """The pull to the middle's row: its motion ratio ± standard error, its CoM error."""
+    return (f"| pull to the middle (centre of mass only) | {seed} | – | – | "
+            f"{pull['motion_ratio']:.2f} ± {pull['motion_ratio_se']:.2f} | "
+            f"{pull['com_err_px']:.2f} | – |")
+
+
+SE_NOTE = (f"±: the standard error of a reference's motion ratio over the {n_ro} sequences (the "
+           f"runs record only their own means)")
 
 
 beta = {}
@@ -881,12 +909,11 @@ rows = ["| continuation of frames 11-20 | β | one-step MSE | velocity $R^2$ | m
         beta_row("ORDER 0 (the last frame, frozen)", "–", saved["results"]["ORDER 0"]["mse"],
                  saved["details"]["ORDER 0"]),
         beta_row("blank frame (no digits)", "–", refs["mean frame"], {"rollout": blank}),
-        f"| pull to the middle (centre of mass only) | – | – | – | "
-        f"{middle['motion_ratio']:.2f} | {middle['com_err_px']:.2f} | – |",
+        pull_row("–", middle),
         beta_row("rVAE (saved)", "1", one_step["rVAE"], sd["rVAE"])]
 rows += [beta_row("rVAE-β (saved)", b["schedule"], b["mse"], b["d"]) for b in beta.values()]
 display(Markdown(f"Quick preset, seed 0, {n_ro} test sequences rolled out; ring copy one step "
-                 f"ahead {refs['ring copy']:.4f}\n\n" + "\n".join(rows)))
+                 f"ahead {refs['ring copy']:.4f}; {SE_NOTE}\n\n" + "\n".join(rows)))
 
 # %% [markdown]
 # The first test sequence, continued by the rVAE and by each rVAE-β (the frames the runs
@@ -932,6 +959,19 @@ assert all(k > kl_frame for k in kl_b.values())                    # ... while i
 assert all(refs["ring copy"] < e and abs(e / one_step["rVAE"] - 1) < 0.05 for e in mse_b.values())
 
 
+# A motion ratio is read against the standard error of a reference's over the same sequences:
+# "clearly" above or below it by more than two of them, "level" within two either way.
+def versus(m: float, ref: dict) -> float:
+    """A motion ratio m minus a reference's, in standard errors of the reference's."""
+    return (m - ref["motion_ratio"]) / ref["motion_ratio_se"]
+
+
+below_b = [n for n in BETA_RUNS if all(versus(motion_b[n], r) < -2 for r in (blank, middle))]
+level_b = [n for n in BETA_RUNS if all(abs(versus(motion_b[n], r)) <= 2 for r in (blank, middle))]
+assert below_b == [default] and level_b == list(BETA_RUNS[1:])  # the preset's; the two lower
+assert min(motion_b.values()) - motion["rVAE"] > 2 * middle["motion_ratio_se"]  # "clearly more"
+
+
 def span(xs, fmt: str = ".2f") -> str:
     """The range of some numbers, as text."""
     return f"{min(xs):{fmt}}-{max(xs):{fmt}}"
@@ -939,10 +979,16 @@ def span(xs, fmt: str = ".2f") -> str:
 
 display(Markdown(
     f"**No.** Every KL price tried makes the generated frames move more than the rVAE's "
-    f"(motion ratio {span(motion_b.values())} against {motion['rVAE']:.2f}), and none reaches "
-    f"one half. None moves them more than the references that know nothing of the velocity: "
-    f"a blank frame gets a motion ratio of {blank['motion_ratio']:.2f}, the pull to the middle "
-    f"{middle['motion_ratio']:.2f}, and none lands nearer the true centre of mass than the "
+    f"(motion ratio {span(motion_b.values())} against {motion['rVAE']:.2f}, a difference of "
+    f"more than two standard errors of the pull's motion ratio over these {n_ro} sequences), "
+    f"and none reaches one half. None moves them more than the references that know nothing "
+    f"of the velocity: a blank frame gets a motion ratio of {blank['motion_ratio']:.2f} "
+    f"(standard error {blank['motion_ratio_se']:.2f}), the pull to the middle "
+    f"{middle['motion_ratio']:.2f} ({middle['motion_ratio_se']:.2f}). At the preset's "
+    f"schedule the rVAE-β's ratio ({motion_b[default]:.2f}) is below both by more than two "
+    f"standard errors; at the two lower prices "
+    f"({span([motion_b[n] for n in level_b])}) it is level with both, within two. None lands "
+    f"nearer the true centre of mass than the "
     f"pull ({middle['com_err_px']:.2f} px, with a standard error of "
     f"{middle['com_err_se_px']:.2f} px over the {n_ro} sequences, against the rVAE-β's "
     f"{span(err_b.values())} px). A drift "
@@ -1021,15 +1067,14 @@ for s, r in sorted(fb_runs.items()):
     blank_s, middle_s = fb_refs[s]
     rows += [beta_row("blank frame (no digits)", s, r["details"]["ORDER 0"]["mse_mean_frame"],
                       {"rollout": blank_s}),
-             f"| pull to the middle (centre of mass only) | {s} | – | – | "
-             f"{middle_s['motion_ratio']:.2f} | {middle_s['com_err_px']:.2f} | – |"]
+             pull_row(s, middle_s)]
     if s == SEED:
         rows += [beta_row("rVAE (saved)", SEED, one_step["rVAE"], sd["rVAE"]),
                  beta_row(f"rVAE-β, β {beta[default]['schedule']} (saved)", SEED,
                           beta[default]["mse"], beta[default]["d"])]
     rows.append(beta_row("rVAE, free bits 1 nat (saved)", s, r["results"]["rVAE-β"]["mse"],
                          r["details"]["rVAE-β"]))
-display(Markdown(f"Quick preset, {n_ro} test sequences rolled out per seed\n\n"
+display(Markdown(f"Quick preset, {n_ro} test sequences rolled out per seed; {SE_NOTE}\n\n"
                  + "\n".join(rows)))
 
 # %% [markdown]
@@ -1061,9 +1106,10 @@ moving = [s for s in fb_runs if fb_motion[s] >= 0.5]
 assert fb_motion[SEED] > max(blank["motion_ratio"], middle["motion_ratio"], *motion_b.values())
 assert fb_err[SEED]["com_err_px"] < middle["com_err_px"]           # closer than the pull
 assert fb_mse[SEED] < min(one_step.values())                       # best one step ahead
-# against each seed's own references (blank frame fb_refs[s][0], pull fb_refs[s][1])
-above_refs = [s for s in fb_runs
-              if fb_motion[s] > max(ref["motion_ratio"] for ref in fb_refs[s])]
+# against each seed's own references (blank frame fb_refs[s][0], pull fb_refs[s][1]): clearly
+# above both, by more than two of each one's standard errors
+above_refs = [s for s in fb_runs if all(versus(fb_motion[s], ref) > 2 for ref in fb_refs[s])]
+se_motion = [[ref[i]["motion_ratio_se"] for ref in fb_refs.values()] for i in (0, 1)]
 
 
 # The runs record the mean CoM error of their rollouts, not each sequence's, so a difference
@@ -1110,7 +1156,9 @@ display(Markdown(
     f"{span(fb_motion.values())}, at least one half on {len(moving)} of {len(fb_runs)} and on "
     f"every seed above both of that seed's velocity-free references (blank frame "
     f"{span([ref[0]['motion_ratio'] for ref in fb_refs.values()])}, pull to the middle "
-    f"{span([ref[1]['motion_ratio'] for ref in fb_refs.values()])}), and the velocity $R^2$ is "
+    f"{span([ref[1]['motion_ratio'] for ref in fb_refs.values()])}) by more than two of their "
+    f"standard errors over the {n_ro} sequences (blank frame {span(se_motion[0])}, pull "
+    f"{span(se_motion[1])}), and the velocity $R^2$ is "
     f"{span(fb_vel.values())}. The centre of mass ends closer to the truth than the blank "
     f"frame's on every seed, by more than two standard errors of the blank frame's mean over "
     f"the {n_ro} sequences. Against the pull the margins are smaller. The runs record the mean "
@@ -1120,8 +1168,8 @@ display(Markdown(
     f"{seed_list(closer_pull)}, and level with it, within two, on seeds "
     f"{seed_list(level_pull)} (on seed {s_pull} the pull is the nearer, "
     f"{fb_refs[s_pull][1]['com_err_px']:.2f} px against {fb_err[s_pull]['com_err_px']:.2f} px). "
-    f"On those {len(level_pull)} seeds the generated frames move further along the true paths "
-    f"than the pull does (motion ratio {span([fb_motion[s] for s in level_pull])} against "
+    f"On those {len(level_pull)} seeds the generated frames move clearly further along the true "
+    f"paths than the pull does (motion ratio {span([fb_motion[s] for s in level_pull])} against "
     f"{span([fb_refs[s][1]['motion_ratio'] for s in level_pull])}) but end no nearer the "
     f"truth. The local rule is unchanged; only the price of a latent's first nat is."))
 
@@ -1264,15 +1312,18 @@ lines = [
     f"**A KL price does not make the digits move** (rVAE-β, saved runs, quick preset, seed 0, "
     f"{len(beta)} schedules): "
     f"the rollouts move more (motion ratio {span(motion_b.values())}, rVAE "
-    f"{motion['rVAE']:.2f}) but less than a blank frame ({blank['motion_ratio']:.2f}) or a "
-    f"velocity-free pull of the centre of mass to the middle ({middle['motion_ratio']:.2f}), "
-    f"and at the lower prices the digits fade; the state's velocity $R^2$ stays at "
+    f"{motion['rVAE']:.2f}) but no more than a blank frame ({blank['motion_ratio']:.2f} ± "
+    f"{blank['motion_ratio_se']:.2f}) or a velocity-free pull of the centre of mass to the "
+    f"middle ({middle['motion_ratio']:.2f} ± {middle['motion_ratio_se']:.2f}): less by more "
+    f"than two standard errors at the preset's schedule, level within two at the two lower "
+    f"prices, where the digits fade; the state's velocity $R^2$ stays at "
     f"{span(vel_b.values())}.",
     f"**Free bits make the digits move** (the first nat of every latent free, $\\beta = 1$: a "
     f"change of the objective, not the poster's; saved runs, quick preset): motion ratio "
     f"{fb_motion[SEED]:.2f} on seed 0, {span(fb_motion.values())} over seeds "
     f"0–{max(fb_runs)}, on every seed above the blank frame and the pull to the middle of its "
-    f"own test sequences; the centre of mass ends closer to the truth than the pull's, by "
+    f"own test sequences by more than two standard errors; the centre of mass ends closer to "
+    f"the truth than the pull's, by "
     f"more than two standard errors, on {len(closer_pull)} of the {len(fb_runs)} seeds, and "
     f"level with it on the other {len(level_pull)}. Velocity $R^2$ "
     f"{span(fb_vel.values())}, and "
