@@ -1426,7 +1426,7 @@ print(f"harmonium_update: git {short_commit(p['git'])}, {p['device']}, started "
 # all on the same test sequences:
 
 # %%
-from tlr.evaluation.video import centre_of_mass, rollout_metrics
+from tlr.evaluation.video import centre_of_mass, motion_ratio_se, rollout_metrics
 from tlr.experiments.balls import probe_data
 
 beta_run = tlr.results.load("balls/paper_rvae_beta_seed0")
@@ -1478,23 +1478,13 @@ middle_b = {"motion_ratio": ((d_pull * d_true).sum() / d_true.pow(2).sum()).item
             "com_err_se_px": (err_pull.std() / math.sqrt(n_ro)).item()}  # of the mean
 
 
-def motion_ratio_se(d_gen: torch.Tensor) -> float:
-    """Standard error over the sequences of the motion ratio R = Σ_b a_b / Σ_b c_b of the
-    displacements d_gen (n_gen, B, 2), with a_b = Σ_k d_gen·d_true and c_b = Σ_k |d_true|² of
-    sequence b: the usual linearisation of a ratio of sums, sqrt(Σ_b (a_b - R c_b)² /
-    (B (B - 1))) / mean_b c_b."""
-    a, c = (d_gen * d_true).sum((0, 2)), d_true.pow(2).sum((0, 2))
-    R = a.sum() / c.sum()
-    return ((a - R * c).pow(2).sum() / (n_ro * (n_ro - 1))).sqrt().item() / c.mean().item()
-
-
-middle_b["motion_ratio_se"] = motion_ratio_se(d_pull)
+middle_b["motion_ratio_se"] = motion_ratio_se(d_pull, d_true)
 d_blank = to_mid.expand_as(d_true)  # the blank frame's centre of mass: the middle at once
 assert math.isclose(((d_blank * d_true).sum() / d_true.pow(2).sum()).item(),
                     blank_b["motion_ratio"], rel_tol=1e-6)  # the runner's motion ratio
 err_blank = (d_blank - d_true).norm(dim=-1).mean(0)
 assert math.isclose(err_blank.mean().item(), blank_b["com_err_px"], rel_tol=1e-6)
-blank_b |= {"motion_ratio_se": motion_ratio_se(d_blank),
+blank_b |= {"motion_ratio_se": motion_ratio_se(d_blank, d_true),
             "com_err_se_px": (err_blank.std() / math.sqrt(n_ro)).item()}
 
 

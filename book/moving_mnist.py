@@ -97,7 +97,7 @@ from tlr.data.moving_mnist import (
     simulate_moving_mnist,
 )
 from tlr.evaluation.prediction import one_step_mse, rollout
-from tlr.evaluation.video import centre_of_mass, rollout_metrics, state_probes
+from tlr.evaluation.video import centre_of_mass, motion_ratio_se, rollout_metrics, state_probes
 from tlr.experiments.common import apply_overrides, checkpoint_path
 from tlr.experiments.mnist import (
     PRESETS,
@@ -825,16 +825,6 @@ def to_middle(frames: torch.Tensor):
 def standard_error(per_sequence: torch.Tensor) -> float:
     """Standard error of the mean of per-sequence values (B,)."""
     return (per_sequence.std() / math.sqrt(len(per_sequence))).item()
-
-
-def motion_ratio_se(d_gen: torch.Tensor, d_true: torch.Tensor) -> float:
-    """Standard error over the sequences of the motion ratio R = Σ_b a_b / Σ_b c_b of the
-    displacements d_gen (S, B, 2) along the true ones d_true, with a_b = Σ_k d_gen·d_true and
-    c_b = Σ_k |d_true|² of sequence b: the usual linearisation of a ratio of sums (as for
-    the bouncing balls), sqrt(Σ_b (a_b - R c_b)² / (B (B - 1))) / mean_b c_b."""
-    a, c = (d_gen * d_true).sum((0, 2)), d_true.pow(2).sum((0, 2))
-    R, B = a.sum() / c.sum(), len(a)
-    return ((a - R * c).pow(2).sum() / (B * (B - 1))).sqrt().item() / c.mean().item()
 
 
 def velocity_free(y_test: torch.Tensor, y_fit: torch.Tensor, mean_px: float):

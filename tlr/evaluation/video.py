@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from tlr.evaluation.order import velocity_r2
 
-__all__ = ["ring_predictions", "centre_of_mass", "rollout_metrics", "state_probes"]
+__all__ = ["ring_predictions", "centre_of_mass", "rollout_metrics", "motion_ratio_se",
+           "state_probes"]
 
 
 def ring_predictions(y: torch.Tensor, image_size: int, radius: float,
@@ -93,6 +94,16 @@ def rollout_metrics(generated: torch.Tensor, truth: torch.Tensor, last: torch.Te
         "mse_per_step": mse_step.tolist(),
         "mass_ratio": (gen.sum() / tru.sum().clamp(min=1e-12)).item(),
     }
+
+
+def motion_ratio_se(d_gen: torch.Tensor, d_true: torch.Tensor) -> float:
+    """Standard error over the sequences of the motion ratio R = Σ_b a_b / Σ_b c_b of
+    centre-of-mass displacements d_gen (S, B, 2) along the true ones d_true, with
+    a_b = Σ_s d_gen·d_true and c_b = Σ_s |d_true|² of sequence b: the usual linearisation of a
+    ratio of sums, sqrt(Σ_b (a_b - R c_b)² / (B (B - 1))) / mean_b c_b."""
+    a, c = (d_gen * d_true).sum((0, 2)), d_true.pow(2).sum((0, 2))
+    R, B = a.sum() / c.sum(), len(a)
+    return ((a - R * c).pow(2).sum() / (B * (B - 1))).sqrt().item() / c.mean().item()
 
 
 def state_probes(model, y_fit: torch.Tensor, y_test: torch.Tensor, image_size: int) -> dict:
