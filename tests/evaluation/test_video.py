@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from tlr.data.moving_mnist import MovingMNISTConfig, simulate_moving_mnist
-from tlr.evaluation.video import centre_of_mass, ring_predictions, rollout_metrics, state_probes
+from tlr.evaluation.video import (
+    centre_of_mass,
+    motion_ratio_se,
+    ring_predictions,
+    rollout_metrics,
+    state_probes,
+)
 from tlr.experiments.mnist import to_time_major
 
 
@@ -27,6 +33,28 @@ def test_centre_of_mass_and_rollout_metrics_on_known_motion():
     assert frozen["com_err_px"] == pytest.approx((2 + 4 + 6) / 3, abs=1e-4)
     with pytest.raises(ValueError):
         rollout_metrics(y[1:], y[:2], y[0], S)
+
+
+def test_motion_ratio_se_matches_the_spread_over_repeated_test_sets():
+    g = torch.Generator().manual_seed(0)
+    d_true = torch.randn(10, 50, 2, generator=g, dtype=torch.float64)
+    assert motion_ratio_se(0.7 * d_true, d_true) == pytest.approx(0, abs=1e-12)  # same in each
+
+    def draw():  # generated = 0.5 x the truth + noise, 50 sequences of 10 steps
+        d = torch.randn(10, 50, 2, generator=g, dtype=torch.float64)
+        return 0.5 * d + torch.randn(d.shape, generator=g, dtype=torch.float64), d
+
+    ratios, ses = [], []
+    for _ in range(2000):
+        d_gen, d = draw()
+        ratios.append(((d_gen * d).sum() / d.pow(2).sum()).item())
+        ses.append(motion_ratio_se(d_gen, d))
+    spread = torch.tensor(ratios).std().item()  # the ratio's true spread over test sets
+    assert sum(ses) / len(ses) == pytest.approx(spread, rel=0.05)
+    with pytest.raises(ValueError, match="at least 2"):
+        motion_ratio_se(d_gen[:, :1], d[:, :1])
+    with pytest.raises(ValueError, match="same shape"):
+        motion_ratio_se(d_gen, d[:5])
 
 
 def test_ring_predictions_is_a_shift_average():

@@ -101,6 +101,11 @@ def motion_ratio_se(d_gen: torch.Tensor, d_true: torch.Tensor) -> float:
     centre-of-mass displacements d_gen (S, B, 2) along the true ones d_true, with
     a_b = Σ_s d_gen·d_true and c_b = Σ_s |d_true|² of sequence b: the usual linearisation of a
     ratio of sums, sqrt(Σ_b (a_b - R c_b)² / (B (B - 1))) / mean_b c_b."""
+    if d_gen.shape != d_true.shape or d_true.dim() != 3 or d_true.shape[-1] != 2:
+        raise ValueError(f"d_gen {tuple(d_gen.shape)} and d_true {tuple(d_true.shape)}: "
+                         "expected the same shape (steps, sequences, 2)")
+    if d_true.shape[1] < 2:
+        raise ValueError(f"{d_true.shape[1]} sequence(s): a standard error needs at least 2")
     a, c = (d_gen * d_true).sum((0, 2)), d_true.pow(2).sum((0, 2))
     R, B = a.sum() / c.sum(), len(a)
     return ((a - R * c).pow(2).sum() / (B * (B - 1))).sqrt().item() / c.mean().item()
