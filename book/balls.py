@@ -1414,8 +1414,8 @@ print(f"harmonium_update: git {short_commit(p['git'])}, {p['device']}, started "
 #
 # Two references know nothing of the velocity. A **blank frame**, every pixel at the mean
 # intensity of training frames, has its centre of mass in the middle at once; a **pull to the
-# middle** moves the centre of mass a fraction $a_k$ of the way to the middle at step $k$,
-# with $a_k$ fitted by least squares on the probe sequences. Three balls in a box drift back to
+# middle** moves the centre of mass a fraction $p_j$ of the way to the middle at the $j$-th
+# generated step, with $p_j$ fitted by least squares on the probe sequences. Three balls in a box drift back to
 # the middle, so a continuation that only blurs earns part of the motion ratio; the references
 # say how much.
 #
@@ -1469,7 +1469,7 @@ def to_middle_b(frames: torch.Tensor):
 
 
 fit_to, fit_d = to_middle_b(probe_data(pp, SEED))
-pull = (fit_d * fit_to).sum((1, 2)) / fit_to.pow(2).sum((0, 1))   # a_k, one per step
+pull = (fit_d * fit_to).sum((1, 2)) / fit_to.pow(2).sum((0, 1))   # p_j, one per step
 to_mid, d_true = to_middle_b(test_p[:, :n_ro])
 d_pull = pull[:, None, None] * to_mid
 err_pull = (d_pull - d_true).norm(dim=-1).mean(0)  # per sequence, over the generated frames

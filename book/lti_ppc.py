@@ -835,8 +835,8 @@ assert round(by_spring[24.0][5] ** 400) == 7  # the growth of the oscillation ov
 # mass is but not where it is going, and KF-2 (1.5e-4) at the second-order end, a filter that
 # has found the velocity that no neuron reports. The error places a model on this scale; it
 # does not by itself say which order of dynamics the model has learned. That is decided by the
-# lag and velocity probes of {doc}`refh_dynamics` and by the fraction $f$ of the KF-1-to-KF-2
-# gap that the model closes ({doc}`scorecard`). On the poster's Table 1 the TRBM (6.0e-4) sits
+# lag and velocity probes of {doc}`refh_dynamics` and by the fraction $f_{\text{gap}}$ of the
+# KF-1-to-KF-2 gap that the model closes ({doc}`scorecard`). On the poster's Table 1 the TRBM (6.0e-4) sits
 # at KF-1, while the rEFH (3.3e-4), trained without backpropagation through time, comes close
 # to the RTRBM (3.1e-4), which needs it; the rVAE (5.3e-4) is only a little better than KF-1.
 

@@ -799,8 +799,8 @@ display(Markdown(
 # are those of the saved rVAE. The table adds the two velocity-free references of
 # {doc}`balls`: a **blank frame** at the mean intensity of training frames (the one-step
 # table's mean frame, held for all ten frames), whose centre of mass is in the middle at once,
-# and a **pull to the middle** of the last context frame's centre of mass, a fraction $a_k$ of
-# the way to the middle at the $k$-th generated step, the fractions fitted by least squares on
+# and a **pull to the middle** of the last context frame's centre of mass, a fraction $p_j$ of
+# the way to the middle at the $j$-th generated step, the fractions fitted by least squares on
 # the 200 probe sequences of training digits:
 
 # %%
@@ -829,13 +829,13 @@ def standard_error(per_sequence: torch.Tensor) -> float:
 
 def velocity_free(y_test: torch.Tensor, y_fit: torch.Tensor, mean_px: float):
     """The blank frame's and the pull to the middle's rollout metrics on the first n_ro test
-    sequences y_test, the pull's fractions a_k fitted on the sequences y_fit. Each also has
+    sequences y_test, the pull's fractions p_j fitted on the sequences y_fit. Each also has
     motion_ratio_se and com_err_se_px, the standard errors of its motion ratio and of its mean
     CoM error over those sequences."""
     blank_ = rollout_metrics(torch.full_like(y_test[C:, :n_ro], mean_px), y_test[C:, :n_ro],
                              y_test[C - 1, :n_ro], side)
     fit_to, fit_d = to_middle(y_fit)                          # the probe sequences: fitting
-    pull = (fit_d * fit_to).sum((1, 2)) / fit_to.pow(2).sum((0, 1))  # a_k, one per step
+    pull = (fit_d * fit_to).sum((1, 2)) / fit_to.pow(2).sum((0, 1))  # p_j, one per step
     to_mid, d_true = to_middle(y_test[:, :n_ro])              # the rolled-out test sequences
     d_pull = pull[:, None, None] * to_mid
     assert len(pull) == y_test.shape[0] - C                   # one fraction per step

@@ -1063,15 +1063,15 @@ display(Markdown("\n".join(rows)))
 # a test MSE below KF-1's, on the same seed: the state carries a velocity, and the filter beats
 # the fitted first-order one. It is weaker than the {doc}`scorecard`'s test of second-order
 # dynamics, which asks that a model close at least half of the gap between KF-1 and the fitted
-# second-order filter KF-2 in every seed, $f \ge 1/2$ with
+# second-order filter KF-2 in every seed, $f_{\text{gap}} \ge 1/2$ with
 #
 # $$
-# f = \frac{\mathrm{MSE}_{\text{KF-1}} - \mathrm{MSE}}
+# f_{\text{gap}} = \frac{\mathrm{MSE}_{\text{KF-1}} - \mathrm{MSE}}
 #          {\mathrm{MSE}_{\text{KF-1}} - \mathrm{MSE}_{\text{KF-2}}} .
 # $$
 #
-# A run whose state carries a velocity meets the velocity target with any $f > 0$. The per-seed
-# tables below give $f$ beside it.
+# A run whose state carries a velocity meets the velocity target with any
+# $f_{\text{gap}} > 0$. The per-seed tables below give $f_{\text{gap}}$ beside it.
 
 # %%
 R2_TARGET = 0.5
@@ -1154,7 +1154,7 @@ MSE_COLS = ("KF-1", "KF-1 + R_t", "rVAE", "rVAE-β", "rEFH", "KF-true")
 for s, d in seed_rows.items():
     d["f"] = gap_fraction(d["rVAE-β"], s)
 rows = ["| seed | " + " | ".join(MSE_COLS) + " | velocity $R^2$, rVAE | velocity $R^2$, rVAE-β "
-        "| velocity $R^2$, rEFH | rVAE-β training (min) | $f$, rVAE-β | velocity target met |",
+        "| velocity $R^2$, rEFH | rVAE-β training (min) | $f_{\\text{gap}}$, rVAE-β | velocity target met |",
         "|---:|" + "---:|" * (len(MSE_COLS) + 5) + ":---:|"]
 for s, d in seed_rows.items():
     rows.append(f"| {s} | " + " | ".join(fmt(d[c]) for c in MSE_COLS)
@@ -1169,7 +1169,7 @@ rows.append("| mean | " + " | ".join(fmt(statistics.mean(d[c] for d in seed_rows
             + f"{statistics.mean(d['train_s'] for d in seed_rows.values()) / 60:.1f} | "
             + f"{statistics.mean(d['f'] for d in seed_rows.values()):.2f} | |")
 display(Markdown("Test MSE in units of $10^{-4}$ rad² per seed (paper preset, loaded; "
-                 "KF-1 + R_t refitted here); $f$: the fraction of the KF-1-to-KF-2 gap closed; "
+                 "KF-1 + R_t refitted here); $f_{\\text{gap}}$: the fraction of the KF-1-to-KF-2 gap closed; "
                  f"velocity target: velocity $R^2 \\ge {R2_TARGET}$ and MSE below KF-1's"
                  "\n\n" + "\n".join(rows)))
 
@@ -1287,7 +1287,7 @@ display(Markdown(
     f"(seed {low_r2}, $R^2$ "
     f"{seed_rows[low_r2]['r2']:.2f}) is the one closest to KF-1 ({rel_beta[low_r2]:+.1%}).\n"
     f"- **The velocity target is met on {len(met)} of {n_seeds} seeds** (seeds "
-    f"{seed_list(met)}), but $f$ is {min(d['f'] for d in seed_rows.values()):.2f} to "
+    f"{seed_list(met)}), but $f_{{\\text{{gap}}}}$ is {min(d['f'] for d in seed_rows.values()):.2f} to "
     f"{max(d['f'] for d in seed_rows.values()):.2f}: below the scorecard's 1/2 on every seed. "
     f"With the `quick` preset the same setting met it on {len(quick_met)} of {len(quick_pts)} "
     f"seeds "
@@ -1368,7 +1368,7 @@ def load_restarts(sweep: str, overrides: dict, single: dict[int, float]
 def restart_table(best: dict[int, dict], label: str) -> None:
     """Every restart of every seed, the kept one, its f and the velocity target."""
     rows = ["| seed | KF-1 | restart 0 (the single run) | restart 1 | restart 2 | kept | "
-            f"{label}, best of 3 | velocity $R^2$ | $f$ | rEFH | velocity target met |",
+            f"{label}, best of 3 | velocity $R^2$ | $f_{{\\text{{gap}}}}$ | rEFH | velocity target met |",
             "|---:|---:|---|---|---|---:|---:|---:|---:|---:|:---:|"]
     for s, b in best.items():
         cells = [f"{fmt(x['mse'])} ({x['velocity_r2']:.2f}) [val {fmt(x['val'])}]"
@@ -1384,7 +1384,7 @@ def restart_table(best: dict[int, dict], label: str) -> None:
                 + fmt(statistics.mean(seed_rows[s]["rEFH"] for s in seeds)) + " | |")
     display(Markdown("Test MSE in units of $10^{-4}$ rad² (velocity $R^2$ of the state) "
                      "[validation score, $10^{-4}$ rad²] of every restart, paper preset; the "
-                     "kept restart has the lowest validation score; $f$: the fraction of the "
+                     "kept restart has the lowest validation score; $f_{\\text{gap}}$: the fraction of the "
                      "KF-1-to-KF-2 gap that the kept restart closes\n\n" + "\n".join(rows)))
 
 
@@ -1511,7 +1511,7 @@ for s, r in val40_runs.items():
 met_val40 = [s for s, x in best_val40.items()
              if target_mark(x["velocity_r2"], x["mse"], seed_rows[s]["KF-1"]) == "✓"]
 rows = ["| seed | kept on 10 trajectories | kept on 40 | validation scores on 40 "
-        "($10^{-4}$ rad²) | rVAE-β, best of 3 on 40 | velocity $R^2$ | $f$ | "
+        "($10^{-4}$ rad²) | rVAE-β, best of 3 on 40 | velocity $R^2$ | $f_{\\text{gap}}$ | "
         "velocity target met |", "|---:|---:|---:|---|---:|---:|---:|:---:|"]
 for s, x in best_val40.items():
     scores = ", ".join(fmt(y["val"]) for y in val40_runs[s]["details"]["rVAE-β"]["restarts"])
@@ -1973,7 +1973,7 @@ assert min(refh_probe.values()) > 0.9 and max(refh_lag.values()) < min(
 display(Markdown(
     f"**The finding.** With free bits at $\\beta = 1$ the rVAE meets the velocity target on "
     f"{len(fbs['met'])} of {n_seeds} seeds (seeds {seed_list(fbs['met'])}), one run per seed, "
-    f"and its error is below KF-1's on {len(fbs['below KF-1'])}; its $f$ is "
+    f"and its error is below KF-1's on {len(fbs['below KF-1'])}; its $f_{{\\text{{gap}}}}$ is "
     f"{min(fb_f):.2f} to {max(fb_f):.2f}, below 1/2 on every seed. With the slower decay the "
     f"velocity target is met on {len(slow['met'])} of {n_seeds}"
     + (f" (seeds {seed_list(slow['met'])})" if slow["met"] else "")
@@ -2527,7 +2527,7 @@ def _():
 # local rule throughout. Can a schedule of $\beta$, or a weight $\beta_u > 1$ on the past's
 # reconstruction $-\log \hat p(u_{t-1} \mid x_t)$ instead (as $\beta$ weights the rate), make
 # the rVAE a second-order filter on every seed: a velocity $R^2$ well above 0, a lag near 0, and
-# a test MSE that closes at least half of the KF-1-to-KF-2 gap ($f \ge 1/2$, the
+# a test MSE that closes at least half of the KF-1-to-KF-2 gap ($f_{\text{gap}} \ge 1/2$, the
 # {doc}`scorecard`'s test)? How do the answers depend on the schedule (or $\beta_u$), on the
 # size $n_x$ of the latent (2, 3, 4), on the length of training after the warm-up, and on the
 # seed? What does the position readout lose as $\beta \to 0$?

@@ -48,7 +48,7 @@
 # whose centre of mass sits in the middle at once, already earns a large share of it, because
 # the balls and digits drift back to the middle. The other velocity-free reference, the
 # **pull to the middle** (the pull, for short), moves the last true frame's centre of mass a
-# fraction $a_k$ of the way to the middle at the $k$-th generated step, the fractions fitted by
+# fraction $p_j$ of the way to the middle at the $j$-th generated step, the fractions fitted by
 # least squares on sequences apart from the test set. The chapters therefore read the motion
 # ratio against these two references and together with the **CoM error**, the mean distance
 # between the generated and the true centre of mass ({ref}`balls-motion`). Presets `quick`,
@@ -223,20 +223,21 @@ print("diverged (no score), model: seeds:", ppc_failed)
 # (a fitted second-order filter): the fraction of the gap between them that the model closes,
 #
 # $$
-# f = \frac{\mathrm{MSE}_{\text{KF-1}} - \mathrm{MSE}_{\text{model}}}
+# f_{\text{gap}} = \frac{\mathrm{MSE}_{\text{KF-1}} - \mathrm{MSE}_{\text{model}}}
 #          {\mathrm{MSE}_{\text{KF-1}} - \mathrm{MSE}_{\text{KF-2}}} ,
 # $$
 #
-# per seed. We call a model second order if $f \ge 1/2$ in every seed, and first order if
-# $f < 1/4$ in every seed. A first-order filter that weighs each step by its spike count
-# already closes a small part of the gap ({doc}`rvae`), so a small $f$ alone is no evidence of
-# a velocity; {doc}`refh_dynamics` and {doc}`rvae` check the order directly, with a velocity
-# probe and silent gaps.
+# per seed, the **gap fraction**. We call a model second order if $f_{\text{gap}} \ge 1/2$
+# in every seed, and first order if $f_{\text{gap}} < 1/4$ in every seed. A first-order
+# filter that weighs each step by its spike count already closes a small part of the gap
+# ({doc}`rvae`), so a small $f_{\text{gap}}$ alone is no evidence of a velocity;
+# {doc}`refh_dynamics` and {doc}`rvae` check the order directly, with a velocity probe and
+# silent gaps.
 
 # %% tags=["exercise-setup"]
 TOL = 0.15  # relative band around the poster's number for "reproduced"
 assert TOL == 0.15  # the prose quotes 15 %
-SECOND_ORDER, FIRST_ORDER = 0.5, 0.25  # gap fraction f: at least / below, in every seed
+SECOND_ORDER, FIRST_ORDER = 0.5, 0.25  # gap fraction: at least / below, in every seed
 VERDICTS = ("reproduced", "ordering only", "not reproduced", "contradicted")
 
 
@@ -553,7 +554,7 @@ assert max(balls_motion.values()) < 0.5 and max(balls_fb_motion.values()) < 0.5
 
 # %% [markdown]
 # The conclusions. "Learning joint over current and previous states seems to obviate BPTT":
-# test, the locally trained rEFH is second order ($f \ge 1/2$) in every seed of Table 1, as
+# test, the locally trained rEFH is second order ($f_{\text{gap}} \ge 1/2$) in every seed of Table 1, as
 # the BPTT-trained RTRBM is. "rVAE learns 2nd-order dynamics from position observations, but
 # worse than rEFH": test, the rVAE is second order in every seed (contradicted if it is first
 # order in every seed). "The procedure, though intuitive, requires a mathematical basis and
@@ -569,7 +570,7 @@ gapf = {m: [gap_fraction(m, s) for s in SEEDS] for m in ("rEFH", "RTRBM", "rVAE"
 claims.append((
     CONCLUSIONS, "Learning joint over current and previous states seems to obviate BPTT",
     test_verdict([x >= SECOND_ORDER for m in ("rEFH", "RTRBM") for x in gapf[m]]),
-    f"gap fraction f: rEFH {min(gapf['rEFH']):.2f}–{max(gapf['rEFH']):.2f}, RTRBM "
+    f"gap fraction: rEFH {min(gapf['rEFH']):.2f}–{max(gapf['rEFH']):.2f}, RTRBM "
     f"{min(gapf['RTRBM']):.2f}–{max(gapf['RTRBM']):.2f} ({len(SEEDS)} seeds)",
     ["refh_dynamics"]))
 rvae_worse = [ppc["rVAE"][s] > ppc["rEFH"][s] for s in SEEDS]
@@ -599,11 +600,11 @@ claims.append((
     "than rEFH",
     test_verdict([x >= SECOND_ORDER for x in gapf["rVAE"]],
                  [x < FIRST_ORDER for x in gapf["rVAE"]]),
-    f"gap fraction f of the rVAE {signed(min(gapf['rVAE']))} to {signed(max(gapf['rVAE']))} "
+    f"gap fraction of the rVAE {signed(min(gapf['rVAE']))} to {signed(max(gapf['rVAE']))} "
     f"({len(SEEDS)} seeds): first order; worse than the rEFH in "
     f"{sum(rvae_worse)} of {len(SEEDS)} seeds. Not the poster's objective: with the KL priced "
     f"below 1 (rVAE-β) the velocity target of the rVAE chapter (velocity R² ≥ {R2_TARGET} "
-    f"and an error below KF-1's) is met in {sum(beta_met)} of {len(beta_met)} seeds, f "
+    f"and an error below KF-1's) is met in {sum(beta_met)} of {len(beta_met)} seeds, gap fraction "
     f"{signed(min(gapf_beta))} to {signed(max(gapf_beta))}, still worse than the rEFH in "
     f"{sum(beta_worse)} of {len(beta_worse)}; three initialisations per seed, the best on "
     f"validation kept: target met in {sum(beta_met_b3)} of {len(beta_met_b3)} seeds; trained "
@@ -1118,12 +1119,13 @@ def _():
 #
 # **★★ · 15 min · auto-graded**
 #
-# The gap fraction $f$ measures a model against our KF-2, fitted by EM to convergence and
-# lower than the poster's. Write `gap_fraction_with(model, seed, kf2)`: the $f$ of `model` on
-# Table 1's `seed` (its MSE and KF-1's from `ppc`), with KF-2's MSE replaced by `kf2`. Then
-# recompute $f$ for our rVAE and rEFH, seed by seed, with the poster's KF-2
-# (`POSTER["Table 1"]["KF-2"]`). Does either model's order verdict change (second order:
-# $f \ge$ `SECOND_ORDER` in every seed; first order: $f <$ `FIRST_ORDER` in every seed)?
+# The gap fraction $f_{\text{gap}}$ measures a model against our KF-2, fitted by EM to
+# convergence and lower than the poster's. Write `gap_fraction_with(model, seed, kf2)`: the
+# $f_{\text{gap}}$ of `model` on Table 1's `seed` (its MSE and KF-1's from `ppc`), with KF-2's
+# MSE replaced by `kf2`. Then recompute $f_{\text{gap}}$ for our rVAE and rEFH, seed by seed,
+# with the poster's KF-2 (`POSTER["Table 1"]["KF-2"]`). Does either model's order verdict
+# change (second order: $f_{\text{gap}} \ge$ `SECOND_ORDER` in every seed; first order:
+# $f_{\text{gap}} <$ `FIRST_ORDER` in every seed)?
 # ```
 
 # %% [markdown]
@@ -1133,8 +1135,8 @@ def _():
 
 # %% tags=["solution"]
 def gap_fraction_with(model: str, seed: int, kf2: float) -> float:
-    """f of ``model`` on Table 1's ``seed``: the part of the gap from our KF-1 to a KF-2 error
-    of ``kf2`` that the model's error closes."""
+    """The gap fraction of ``model`` on Table 1's ``seed``: the part of the gap from our KF-1
+    to a KF-2 error of ``kf2`` that the model's error closes."""
     # BEGIN SOLUTION
     kf1 = ppc["KF-1"][seed]
     return (kf1 - ppc[model][seed]) / (kf1 - kf2)
@@ -1166,10 +1168,10 @@ stretch = [(ppc["KF-1"][s] - ppc["KF-2"][s]) / (ppc["KF-1"][s] - KF2_POSTER) for
 same_order = {m: order_verdict(f_ours[m]) == order_verdict(f_kf2p[m]) for m in f_ours}
 poster_rvae_f = order.gap_fraction(*(POSTER["Table 1"][k] for k in ("rVAE", "KF-1", "KF-2")))
 display(Markdown(
-    f"The poster's KF-2 lies above ours, so the gap from KF-1 is narrower and every seed's $f$ "
+    f"The poster's KF-2 lies above ours, so the gap from KF-1 is narrower and every seed's $f_{{\\text{{gap}}}}$ "
     f"is multiplied by $(\\text{{KF-1}} - \\text{{our KF-2}}) / (\\text{{KF-1}} - "
     f"\\text{{the poster's KF-2}})$, here {min(stretch):.2f}–{max(stretch):.2f}: positive "
-    f"fractions grow, negative ones fall further. The rVAE's largest $f$ becomes "
+    f"fractions grow, negative ones fall further. The rVAE's largest $f_{{\\text{{gap}}}}$ becomes "
     f"{max(f_kf2p['rVAE']):.2f}, still below {FIRST_ORDER}; the rEFH's smallest "
     f"{min(f_kf2p['rEFH']):.2f}, still at least {SECOND_ORDER}. "
     + ("Neither order verdict changes" if all(same_order.values()) else "A verdict changes")
