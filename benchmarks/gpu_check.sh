@@ -83,7 +83,8 @@ fi
 # The paper runs: PAPER=refh, rtrbm, or "refh rtrbm" (both at once, sensible only under CUDA's
 # Multi-Process Service, which lets two processes' small kernels share the GPU instead of
 # taking turns). Default "auto": both if MPS starts and a CUDA client works under it, else the
-# rEFH alone. The choice is kept in $CKPT/paper.txt: a resumed call without PAPER runs the same.
+# rEFH alone; "none" skips them (the checks alone: both paper runs are saved from CPU runs). The
+# choice is kept in $CKPT/paper.txt: a resumed call without PAPER runs the same.
 PAPER=${PAPER:-$(cat "$CKPT/paper.txt" 2>/dev/null)}
 PAPER=${PAPER:-auto}
 mps_ok() {
@@ -92,15 +93,20 @@ mps_ok() {
         || nvidia-cuda-mps-control -d || return 1
     timeout 60 $PY -c "import torch; torch.ones(1, device='cuda').sum().item()"
 }
-if [ "$PAPER" = auto ]; then
+if [ "$PAPER" = none ]; then
+    echo "== paper runs skipped (PAPER=none)"
+    PAPER_RUNS=""
+elif [ "$PAPER" = auto ]; then
     if mps_ok; then PAPER="refh rtrbm"; else
         echo quit | nvidia-cuda-mps-control 2>/dev/null; PAPER=refh; fi
 fi
 echo "$PAPER" > "$CKPT/paper.txt"
-[ "$PAPER" = refh ] || mps_ok || echo "== MPS is not running: the runs take turns on the GPU"
+[ "$PAPER" = none ] || PAPER_RUNS=$PAPER
+[ "$PAPER" = refh ] || [ "$PAPER" = none ] || mps_ok \
+    || echo "== MPS is not running: the runs take turns on the GPU"
 t0=$SECONDS
 RUNS=()
-for run in $PAPER; do
+for run in $PAPER_RUNS; do
     case $run in refh) MODELS="ORDER 0,rEFH" ;; rtrbm) MODELS="RTRBM" ;;
         *) echo "PAPER must name refh and/or rtrbm, got $run"; exit 2 ;; esac
     echo "== paper run $run with harmonium.cuda_graph=$GRAPH"
@@ -115,7 +121,7 @@ if [ -n "$(jobs -rp)" ]; then
     echo "== time limit ($LIMIT s): paper runs stopped after $((SECONDS - t0)) s"
     kill -TERM "${RUNS[@]}" 2>/dev/null
 fi
-wait "${RUNS[@]}"
+[ ${#RUNS[@]} -eq 0 ] || wait "${RUNS[@]}"  # never a bare wait (the log's tee)
 echo "== paper runs ($PAPER): $((SECONDS - t0)) s"
 
 $PY - "$CKPT" "$OUT/progress.json" <<'EOF'
