@@ -867,7 +867,8 @@ display(Markdown(
 # on a machine with a GPU); Table 2's harmoniums are the runs worth a GPU.
 # [`benchmarks/gpu_check.sh`](https://github.com/tlr-book/tlr/blob/main/benchmarks/gpu_check.sh)
 # in the repository is the prepared check for one CUDA GPU: the CUDA tests, this benchmark,
-# every video model trained and scored on the GPU, and one paper-preset harmonium run.
+# every video model trained and scored on the GPU, and the paper-preset rEFH and RTRBM with
+# 1600 hidden units (`PAPER=none` leaves them out).
 
 # %% [markdown]
 # ## Summary

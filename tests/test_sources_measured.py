@@ -32,6 +32,8 @@ def test_sources_measured_ratios_equal_the_saved_runs() -> None:
                 _ratio("balls_levers/medium_h1600_seed0"),  # 1600 units, medium budget
                 _ratio("balls/paper_refh_seed0"),           # 400 units, the authors' budget
                 _ratio("balls/paper_refh_h800_seed0"),      # 800 units, the authors' budget
+                _ratio("balls_seeds/paper_refh_h800_seed1"),  # the same, a second seed
+                _ratio("balls/paper_refh_h1600_seed0"),     # 1600 units, the authors' budget
                 POSTER_RATIO]
     assert quoted == [f"{x:.2f}" for x in expected]
 
