@@ -1316,6 +1316,7 @@ ms800 = tlr.results.benchmark("harmonium_update")["rows"]["H800/CD-25/1-thread/b
 gpu_1600 = next(r for r in tlr.results.benchmark("graph_update")["rows"]
                 if r["model"] == "rEFH" and r["n_hidden"] == 1600)
 shrink = step_w[1] / step_w[0]  # how much less each doubling gains than the one before
+h2500 = 102_000 * ms800 / 1000 * 2500 / 800 / 3600  # hours of one core, 2500 units, one seed
 
 
 def extrapolated(h: int) -> float:
@@ -1332,9 +1333,7 @@ quoted = [  # the exercise's rounding: (value, as printed there)
     (f"{refh_w[N_PAPER]:.2f}", "0.93"), (f"{refh_w[800]:.2f}", "0.72"),
     (f"{refh_w[1600]:.2f}", "0.65"), (f"{POSTER['rEFH'] / POSTER['ORDER 0']:.2f}", "0.56"),
     (f"{ms800:.0f}", "74"),
-    (f"{102_000 * ms800 / 1000 * 2500 / 800 / 3600:.1f}", "6.6"),
-    (f"{2 * 102_000 * ms800 / 1000 * 2500 / 800 / 3600:.0f}", "13"),  # the header's time
-    (f"{2 * gpu_1600['graph_run_min'] * 2500 / 1600 < 60}", "True"),          # "a GPU: under 1 h"
+    (f"{h2500:.1f}", "6.6"), (f"{2 * h2500:.0f}", "13"),  # per seed; the header's two seeds
     (f"{gpu_1600['graph_run_min']:.0f}", "9"),
     (f"{w800['details']['rEFH']['mse_from_previous_0']:.4f}", "0.0096"),
     (f"{w800['results']['rEFH']['mse']:.4f}", "0.0095"),
@@ -1349,6 +1348,7 @@ quoted = [  # the exercise's rounding: (value, as printed there)
     (f"{max(seed_gap, gap):.2f}", "0.03")]
 assert all(value == text for value, text in quoted), quoted
 assert x_inf > POSTER["rEFH"] / POSTER["ORDER 0"]  # "short of the poster's 0.56"
+assert 2 * gpu_1600["graph_run_min"] * 2500 / 1600 < 60  # the header: "a GPU: under 1 h"
 assert refh_w[1600] - extrapolated(2500) < seed_gap  # "smaller than the difference between seeds"
 assert w1600["results"]["rEFH"]["mse"] < d1600["mse_from_previous_0"]  # "beat it at 1600"
 assert ratio_h[2500] > ratio_h[1600] - 0.01  # "2500 no better"
@@ -1856,16 +1856,16 @@ assert all(d["rollout"]["motion_ratio"] < blank_b["motion_ratio"] - 2 * blank_b[
            < 2 * middle_b["com_err_se_px"] for d in vaes_b)
 
 # %%
-rt_bs = {h: r["details"]["RTRBM"] for h, r in ((800, rtrbm_p800), (1600, rtrbm_p1600))}
+assert sorted(rt_d) == [800, 1600]  # the wider RTRBMs at the authors' budget, as above
 refhs_b = [refh_med["details"]["rEFH"], wide, p800, p1600]  # 400, 2500 (medium); 800, 1600
 display(Markdown(
     f"The RTRBMs at the authors' budget have motion ratios of "
-    f"{by_width({h: d_['rollout']['motion_ratio'] for h, d_ in rt_bs.items()}, '')}, the "
+    f"{by_width({h: d_['rollout']['motion_ratio'] for h, d_ in rt_d.items()}, '')}, the "
     f"wider one the highest in the table, yet their centres of mass are off by "
-    f"{by_width({h: d_['rollout']['com_err_px'] for h, d_ in rt_bs.items()}, ' px')}, "
+    f"{by_width({h: d_['rollout']['com_err_px'] for h, d_ in rt_d.items()}, ' px')}, "
     f"further than the frozen last frame's {frozen_b['com_err_px']:.2f} px, and the velocity "
     f"probe reads only $R^2$ "
-    f"{by_width({h: d_['probes']['velocity_r2'] for h, d_ in rt_bs.items()}, '')} from "
+    f"{by_width({h: d_['probes']['velocity_r2'] for h, d_ in rt_d.items()}, '')} from "
     f"their states. The motion ratio counts only the part "
     f"of the generated displacement that lies along the true one: the RTRBMs' continuations "
     f"move their centre of mass partly along the true motion and partly away from it. So the "
@@ -1875,12 +1875,12 @@ display(Markdown(
     f"show a velocity in the state. The RTRBMs' come with the largest centre-of-mass errors of "
     f"the models and states from which a linear probe reads little velocity."))
 models_b = vaes_b + refhs_b
-assert rt_bs[1600]["rollout"]["motion_ratio"] > max(
-    [d["rollout"]["motion_ratio"] for d in models_b + [rt_bs[800]]]
+assert rt_d[1600]["rollout"]["motion_ratio"] > max(
+    [d["rollout"]["motion_ratio"] for d in models_b + [rt_d[800]]]
     + [blank_b["motion_ratio"], middle_b["motion_ratio"]])  # "the highest in the table"
-assert min(d["rollout"]["motion_ratio"] for d in rt_bs.values()) > max(
+assert min(d["rollout"]["motion_ratio"] for d in rt_d.values()) > max(
     d["rollout"]["motion_ratio"] for d in refhs_b) - 0.05  # the summary: "as much or more"
-for rt_b in rt_bs.values():
+for rt_b in rt_d.values():
     assert rt_b["rollout"]["com_err_px"] > frozen_b["com_err_px"]
     assert rt_b["rollout"]["com_err_px"] > max(d["rollout"]["com_err_px"] for d in models_b)
     assert rt_b["probes"]["velocity_r2"] < 0.3 < refh_probe
