@@ -1,6 +1,9 @@
-"""How the chapters show a recorded provenance: tlr.provenance.short_commit / short_command."""
+"""Provenance: what a run records (tlr.provenance.provenance) and how the chapters show it
+(short_commit, short_command)."""
 
-from tlr.provenance import short_command, short_commit
+import torch
+
+from tlr.provenance import cpu_name, provenance, short_command, short_commit
 
 RAW = ("/tmp/tlr-run/tlr/__main__.py run ppc --preset paper --models ORDER 0,KF-1 --seed 0 "
        "--checkpoint-dir /work/main/runs/ckpt --json /work/main/results/ppc/paper_seed0.json")
@@ -41,8 +44,13 @@ def test_git_revision_outside_a_checkout(tmp_path, monkeypatch):
 
 
 def test_provenance_records_a_declared_commit(monkeypatch):
-    from tlr.provenance import provenance
     monkeypatch.delenv("TLR_GIT_REVISION", raising=False)
     assert "declared_commit" not in provenance()
     monkeypatch.setenv("TLR_GIT_REVISION", "abc")
     assert provenance()["declared_commit"] == "abc"
+
+
+def test_provenance_records_the_cpu():
+    cpu = provenance()["cpu"]
+    assert cpu == cpu_name() and cpu.endswith(f", {torch.backends.cpu.get_cpu_capability()}")
+    assert len(cpu) > len(torch.backends.cpu.get_cpu_capability()) + 2  # a name before it

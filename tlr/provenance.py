@@ -15,7 +15,7 @@ import torch
 
 import tlr
 
-__all__ = ["git_revision", "device_name", "provenance", "machine_load", "write_json",
+__all__ = ["git_revision", "device_name", "cpu_name", "provenance", "machine_load", "write_json",
            "find_results", "short_commit", "short_command"]
 
 
@@ -46,6 +46,26 @@ def device_name(device: str | torch.device = "cpu") -> str:
     return f"{device} ({torch.get_num_threads()} threads, {platform.machine()})"
 
 
+def cpu_name() -> str:
+    """The CPU's vendor and model, e.g. ``GenuineIntel, Intel(R) Xeon(R) Processor (family 6,
+    model 207), AVX512`` (the last: the vector kernels torch dispatches to)."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+                if not line.strip():  # the first processor is enough
+                    break
+    except OSError:
+        pass
+    name = ", ".join(v for v in (fields.get("vendor_id"), fields.get("model name")) if v)
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return f"{name or platform.processor() or platform.machine()}, " \
+           f"{torch.backends.cpu.get_cpu_capability()}"
+
+
 def provenance(device: str | torch.device = "cpu", started: _dt.datetime | None = None) -> dict:
     """The ``provenance`` block of the results contract (git, torch, device, started, ...)."""
     started = started or _dt.datetime.now(_dt.timezone.utc)
@@ -53,6 +73,9 @@ def provenance(device: str | torch.device = "cpu", started: _dt.datetime | None 
         "git": git_revision(),
         "torch": torch.__version__,
         "device": device_name(device),
+        # same seed, same numbers holds on one kind of CPU; on another, BLAS picks other kernels
+        # (MKL by vendor and model) and the last bits differ
+        "cpu": cpu_name(),
         "started": started.isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "tlr": tlr.__version__,

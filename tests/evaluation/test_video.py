@@ -13,6 +13,7 @@ from tlr.evaluation.video import (
     ring_predictions,
     rollout_metrics,
     state_probes,
+    velocity_free_references,
 )
 from tlr.experiments.mnist import to_time_major
 
@@ -55,6 +56,51 @@ def test_motion_ratio_se_matches_the_spread_over_repeated_test_sets():
         motion_ratio_se(d_gen[:, :1], d[:, :1])
     with pytest.raises(ValueError, match="same shape"):
         motion_ratio_se(d_gen, d[:5])
+
+
+def dots(positions: torch.Tensor, side: int) -> torch.Tensor:
+    """Frames (T, B, side²) each holding one dot of unit mass at a real (row, col) position
+    (T, B, 2), spread bilinearly over four pixels, so that its centre of mass is the position."""
+    T, B, _ = positions.shape
+    frames = torch.zeros(T, B, side, side, dtype=torch.float64)
+    r0, c0 = positions.floor().long().unbind(-1)
+    fr, fc = (positions - positions.floor()).unbind(-1)
+    t, b = torch.meshgrid(torch.arange(T), torch.arange(B), indexing="ij")
+    for dr, dc, w in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc),
+                      (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
+        frames[t, b, r0 + dr, c0 + dc] += w
+    return frames.reshape(T, B, side * side)
+
+
+def test_velocity_free_references_recover_a_pull_and_score_the_blank_frame():
+    side, C, S = 16, 3, 4
+    middle = (side - 1) / 2
+    g = torch.Generator().manual_seed(0)
+    p_true = torch.tensor([0.1, 0.25, 0.4, 0.5], dtype=torch.float64)
+
+    def pulled(B: int) -> torch.Tensor:  # C context frames anywhere, then a pull by p_true
+        start = 2 + 11 * torch.rand(C, B, 2, generator=g, dtype=torch.float64)
+        after = start[-1] + p_true[:, None, None] * (middle - start[-1])
+        return torch.cat([start, after])
+
+    y_fit, y_test = dots(pulled(40), side), dots(pulled(30), side)
+    blank, pull = velocity_free_references(y_test, y_fit, 0.01, C, S, side)
+    assert pull["p"] == pytest.approx(p_true.tolist(), abs=1e-5)  # the fit finds the pull
+    assert pull["motion_ratio"] == pytest.approx(1, abs=1e-5) and pull["com_err_px"] < 1e-4
+    assert blank == rollout_metrics(torch.full_like(y_test[C:], 0.01), y_test[C:], y_test[C - 1],
+                                    side) | {k: blank[k] for k in ("motion_ratio_se",
+                                                                    "com_err_se_px")}
+    com = centre_of_mass(y_test, side)  # the blank frame: the middle at once, by hand
+    d_true, d_blank = com[C:] - com[C - 1], (middle - com[C - 1]).expand(S, -1, -1)
+    assert blank["motion_ratio"] == pytest.approx(
+        ((d_blank * d_true).sum() / d_true.pow(2).sum()).item())
+    err = (d_blank - d_true).norm(dim=-1).mean(0)
+    assert blank["com_err_se_px"] == pytest.approx((err.std() / 30**0.5).item())
+    assert blank["motion_ratio_se"] == pytest.approx(motion_ratio_se(d_blank, d_true))
+    with pytest.raises(ValueError, match="T >= n_context"):
+        velocity_free_references(y_test[:C + 2], y_fit, 0.01, C, S, side)
+    with pytest.raises(ValueError, match="at least 2"):
+        velocity_free_references(y_test[:, :1], y_fit, 0.01, C, S, side)
 
 
 def test_ring_predictions_is_a_shift_average():

@@ -2,7 +2,8 @@
 
 * :func:`ring_predictions`: the best a predictor without velocity can do (first order);
 * :func:`centre_of_mass` and :func:`rollout_metrics`: do generated frames move the way the
-  true continuation does;
+  true continuation does; :func:`motion_ratio_se` gives the motion ratio's standard error and
+  :func:`velocity_free_references` the scores of two continuations that know no velocity;
 * :func:`state_probes`: linear-probe R² of the filtered state for the centre of mass and its
   velocity (a first-order state cannot carry the velocity).
 """
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from tlr.evaluation.order import velocity_r2
 
 __all__ = ["ring_predictions", "centre_of_mass", "rollout_metrics", "motion_ratio_se",
-           "state_probes"]
+           "velocity_free_references", "state_probes"]
 
 
 def ring_predictions(y: torch.Tensor, image_size: int, radius: float,
@@ -109,6 +110,58 @@ def motion_ratio_se(d_gen: torch.Tensor, d_true: torch.Tensor) -> float:
     a, c = (d_gen * d_true).sum((0, 2)), d_true.pow(2).sum((0, 2))
     R, B = a.sum() / c.sum(), len(a)
     return ((a - R * c).pow(2).sum() / (B * (B - 1))).sqrt().item() / c.mean().item()
+
+
+def velocity_free_references(y_test: torch.Tensor, y_fit: torch.Tensor, mean_px: float,
+                             n_context: int, n_rollout: int, image_size: int
+                             ) -> tuple[dict, dict]:
+    """What a continuation that knows no velocity scores on the rollout check: (blank, pull).
+
+    Both continue each test sequence after its ``n_context`` context frames for ``n_rollout``
+    frames, y_test and y_fit being (T, B, H·W) with T ≥ n_context + n_rollout:
+
+    * the **blank frame**, every pixel at ``mean_px`` (the mean intensity of training frames):
+      its centre of mass is in the middle at once. Its dict is :func:`rollout_metrics`' own;
+    * the **pull to the middle**, which moves the last context frame's centre of mass a
+      fraction p_j of the way to the middle at the j-th generated frame, the p_j fitted by least
+      squares on the displacements of the sequences ``y_fit`` (never the test sequences).
+      Its dict has ``motion_ratio``, ``com_err_px`` and ``p`` (the fitted fractions).
+
+    Each dict also has ``motion_ratio_se`` (:func:`motion_ratio_se`) and ``com_err_se_px``, the
+    standard error of the mean CoM error over the test sequences.
+    """
+    need = n_context + n_rollout
+    for name, y in (("y_test", y_test), ("y_fit", y_fit)):
+        if y.dim() != 3 or y.shape[0] < need or y.shape[-1] != image_size**2:
+            raise ValueError(f"{name} {tuple(y.shape)}: expected (T, B, {image_size**2}) frames "
+                             f"with T >= n_context + n_rollout = {need}")
+    if y_test.shape[1] < 2:
+        raise ValueError(f"{y_test.shape[1]} test sequence(s): standard errors need at least 2")
+    middle = (image_size - 1) / 2
+
+    def to_middle(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """From the last context frame's CoM: the vector to the middle (B, 2) and the true
+        displacements of the next n_rollout frames (n_rollout, B, 2)."""
+        com = centre_of_mass(y[:need].double(), image_size)
+        return middle - com[n_context - 1], com[n_context:] - com[n_context - 1]
+
+    def scores(d_gen: torch.Tensor, d_true: torch.Tensor) -> dict:
+        err = (d_gen - d_true).norm(dim=-1).mean(0)              # per sequence
+        return {"motion_ratio": ((d_gen * d_true).sum() / d_true.pow(2).sum()).item(),
+                "motion_ratio_se": motion_ratio_se(d_gen, d_true),
+                "com_err_px": err.mean().item(),
+                "com_err_se_px": (err.std() / math.sqrt(len(err))).item()}
+
+    fit_to, fit_d = to_middle(y_fit)
+    p = (fit_d * fit_to).sum((1, 2)) / fit_to.pow(2).sum((0, 1))    # p_j, least squares
+    to_mid, d_true = to_middle(y_test)
+    truth = y_test[n_context:need]
+    blank = rollout_metrics(torch.full_like(truth, mean_px), truth, y_test[n_context - 1],
+                            image_size)
+    blank |= {k: v for k, v in scores(to_mid.expand_as(d_true), d_true).items()
+              if k.endswith("_se") or k.endswith("_se_px")}
+    pull = scores(p[:, None, None] * to_mid, d_true) | {"p": p.tolist()}
+    return blank, pull
 
 
 def state_probes(model, y_fit: torch.Tensor, y_test: torch.Tensor, image_size: int) -> dict:
