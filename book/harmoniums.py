@@ -1267,11 +1267,17 @@ assert torch.equal(s_rEFH, com_readout(small, val.y, ppc))
 
 # %% tags=["remove-cell"]
 # The exercise "Does modelling the previous state matter?" quotes saved runs of this training
-# (`python -m tlr analyze harmoniums-clamped`); its seed 0 rEFH must be this run, to the bit.
+# (`python -m tlr analyze harmoniums-clamped`); its seed 0 rEFH must be this training. On the
+# kind of CPU that saved it the two agree to the bit; on another the BLAS kernels' last bits
+# differ, CD's sampling carries the difference on as another seed would, and the two end within
+# a few per cent of each other ({doc}`reproducing`).
 import tlr.results  # noqa: E402
 
-assert tlr.results.load("harmoniums/clamped_seed0")["runs"]["rEFH"]["val_mse"] == [
-    float(m) for m in hist.metric]
+saved_clamped = tlr.results.load("harmoniums/clamped_seed0")
+assert (saved_clamped["seed"], saved_clamped["n_hidden"], saved_clamped["n_epochs"]) == (
+    SEED, small.config.n_hidden, len(hist.metric))
+assert math.isclose(saved_clamped["order0"], mse_order0, rel_tol=1e-6)  # the validation set
+assert abs(saved_clamped["runs"]["rEFH"]["val_mse"][-1] / hist.metric[-1] - 1) < 0.1
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")

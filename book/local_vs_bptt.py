@@ -531,7 +531,9 @@ print(f"8 steps, 4 sequences, rVAE at initialisation: cos(∇_local, ∇_BPTT) =
 #
 # The tracker measures the alignment on the fixed batch and the validation error; as the
 # `evaluate` callback of `fit`, it runs during training. We train the rVAE for its first eight
-# epochs with it, which must reproduce the saved file's first entries:
+# epochs with it, which must reproduce the saved file's first entries (to the bit on the kind of
+# CPU that wrote the file; on another, whose BLAS kernels round differently, the cosines drift by
+# a few millionths over these epochs, and the check allows $10^{-4}$):
 
 # %%
 v = quick.vae
@@ -556,11 +558,11 @@ saved = align["models"]["rVAE"]
 for k, e in enumerate(live_rec["epochs"]):
     i = saved["epochs"].index(e)
     for group, c in live_rec["cosine"].items():
-        assert math.isclose(c[k], saved["cosine"][group][i], abs_tol=1e-6), (e, group)
-    assert math.isclose(live_rec["metric"][k], saved["val_mse"][i], rel_tol=1e-6)
+        assert math.isclose(c[k], saved["cosine"][group][i], abs_tol=1e-4), (e, group)
+    assert math.isclose(live_rec["metric"][k], saved["val_mse"][i], rel_tol=1e-4)
 for name, a in at_init.items():
     for group, c in a["cosine"].items():
-        assert math.isclose(c, align["models"][name]["cosine"][group][0], abs_tol=1e-9)
+        assert math.isclose(c, align["models"][name]["cosine"][group][0], abs_tol=1e-6)
 print("the live runs reproduce the saved file's first entries")
 
 # %% [markdown]

@@ -86,7 +86,6 @@ import torch
 import torch.nn.functional as F
 from IPython.display import HTML, Markdown, display
 
-from tlr.provenance import short_command, short_commit
 import tlr.results
 from tlr.data.digits import load_digits
 from tlr.data.moving_mnist import (
@@ -97,7 +96,12 @@ from tlr.data.moving_mnist import (
     simulate_moving_mnist,
 )
 from tlr.evaluation.prediction import one_step_mse, rollout
-from tlr.evaluation.video import centre_of_mass, motion_ratio_se, rollout_metrics, state_probes
+from tlr.evaluation.video import (
+    centre_of_mass,
+    rollout_metrics,
+    state_probes,
+    velocity_free_references,
+)
 from tlr.experiments.common import apply_overrides, checkpoint_path
 from tlr.experiments.mnist import (
     PRESETS,
@@ -110,6 +114,7 @@ from tlr.experiments.mnist import (
 from tlr.experiments.ppc import PRESETS as PPC_PRESETS
 from tlr.models import load_model
 from tlr.models.registry import RVAE_BETA
+from tlr.provenance import short_command, short_commit
 from tlr.rng import make_generator
 from tlr.viz import animate_frames, side_by_side
 
@@ -812,50 +817,18 @@ n_ro = live.n_rollout_seq
 mean_px = sequences(64, live, SEED, data.train_digits, "mnist/baseline").mean().item()
 assert math.isclose(one_step_mse(torch.full_like(y[1:], mean_px), y), refs["mean frame"],
                     rel_tol=1e-9)                             # the runner's mean frame
-centre_px = (side - 1) / 2                                    # the middle, in pixel coordinates
-
-
-def to_middle(frames: torch.Tensor):
-    """Per sequence: the vector from the last context frame's centre of mass to the middle
-    (B, 2), and the true displacements of the frames after the context (S, B, 2)."""
-    com_ = centre_of_mass(frames.double(), side)
-    return centre_px - com_[C - 1], com_[C:] - com_[C - 1]
-
-
-def standard_error(per_sequence: torch.Tensor) -> float:
-    """Standard error of the mean of per-sequence values (B,)."""
-    return (per_sequence.std() / math.sqrt(len(per_sequence))).item()
 
 
 def velocity_free(y_test: torch.Tensor, y_fit: torch.Tensor, mean_px: float):
-    """The blank frame's and the pull to the middle's rollout metrics on the first n_ro test
-    sequences y_test, the pull's fractions p_j fitted on the sequences y_fit. Each also has
-    motion_ratio_se and com_err_se_px, the standard errors of its motion ratio and of its mean
-    CoM error over those sequences."""
-    blank_ = rollout_metrics(torch.full_like(y_test[C:, :n_ro], mean_px), y_test[C:, :n_ro],
-                             y_test[C - 1, :n_ro], side)
-    fit_to, fit_d = to_middle(y_fit)                          # the probe sequences: fitting
-    pull = (fit_d * fit_to).sum((1, 2)) / fit_to.pow(2).sum((0, 1))  # p_j, one per step
-    to_mid, d_true = to_middle(y_test[:, :n_ro])              # the rolled-out test sequences
-    d_pull = pull[:, None, None] * to_mid
-    assert len(pull) == y_test.shape[0] - C                   # one fraction per step
-    assert math.isclose(d_true.norm(dim=-1).mean().item(), blank_["frozen_com_err_px"],
-                        rel_tol=1e-9)                         # the runner's displacements
-    d_blank = to_mid.expand_as(d_true)                        # the blank frame: CoM in the middle
-    assert math.isclose(((d_blank * d_true).sum() / d_true.pow(2).sum()).item(),
-                        blank_["motion_ratio"], rel_tol=1e-6)  # the runner's motion ratio
-    err_blank = (d_blank - d_true).norm(dim=-1).mean(0)       # per sequence
-    assert math.isclose(err_blank.mean().item(), blank_["com_err_px"], rel_tol=1e-6)
-    blank_ |= {"motion_ratio_se": motion_ratio_se(d_blank, d_true),
-               "com_err_se_px": standard_error(err_blank)}
-    return blank_, {"motion_ratio": ((d_pull * d_true).sum() / d_true.pow(2).sum()).item(),
-                    "motion_ratio_se": motion_ratio_se(d_pull, d_true),
-                    "com_err_px": (d_pull - d_true).norm(dim=-1).mean().item(),
-                    "com_err_se_px": standard_error((d_pull - d_true).norm(dim=-1).mean(0))}
+    """The blank frame's and the pull to the middle's rollout metrics (as in {doc}`balls`) on
+    the first n_ro test sequences y_test, rolled out to their end, the pull's p_j fitted on
+    y_fit."""
+    return velocity_free_references(y_test[:, :n_ro], y_fit, mean_px, C, y_test.shape[0] - C,
+                                    side)
 
 
 blank, middle = velocity_free(y, y_probe, mean_px)
-assert y_probe.shape[1] == 200 and y.shape[0] - C == 10     # the numbers in the prose
+assert y_probe.shape[1] == 200 and len(middle["p"]) == 10   # the numbers in the prose
 assert blank["frozen_com_err_px"] == sd["rVAE"]["rollout"]["frozen_com_err_px"]  # same frames
 
 
@@ -1745,8 +1718,8 @@ def _():
 # JSON holds the one-step MSE, the ring copy (in ORDER 0's details), the velocity $R^2$, the
 # motion ratio, the centre-of-mass error and `rate_per_dim`. The references of a seed are the
 # page's loop over the free-bits seeds: `make_data`, the mean of `sequences(64, ...,
-# "mnist/baseline")` and `probe_data` for that preset and seed, passed to `velocity_free` (set
-# `side`, `C` and `n_ro` to the preset's first). For the probe of single coordinates, load the
+# "mnist/baseline")` and `probe_data` for that preset and seed, passed to
+# `tlr.evaluation.video.velocity_free_references`. For the probe of single coordinates, load the
 # checkpoint and use the page's `probe_r2`:
 #
 # ```python

@@ -378,7 +378,7 @@ assert abs(v_r2["KF-1"]) < 0.05 and min(v_r2["KF-2"], v_r2["KF-true"]) > v_r2["r
 
 # %% tags=["remove-cell"]
 # The text below quotes these R² as printed in the table.
-assert (f"{v_r2['rEFH']:.3f}", f"{v_r2['KF-true']:.3f}") == ("0.965", "0.989"), v_r2
+assert v_r2["rEFH"] > 0.95 and f"{v_r2['KF-true']:.2f}" == "0.99", v_r2
 
 # %% [markdown]
 # The probe is a few lines of linear algebra. Append a column of ones to the states (for
@@ -411,7 +411,7 @@ print("the page's velocity R² equals tlr.evaluation.order.velocity_r2 for all f
 
 # %% [markdown]
 # The rEFH's state holds the velocity almost as well as the true-parameter filter does
-# ($R^2$ 0.965 against 0.989), and KF-1's holds none of it. Nothing in the rEFH's training
+# ($R^2$ above 0.95 against 0.99), and KF-1's holds none of it. Nothing in the rEFH's training
 # signal mentions velocity: it emerged from learning the joint distribution of $u_{t-1}$ and
 # $y_t$.
 #
@@ -837,17 +837,22 @@ print("commits: " + ", ".join(f"{n} units: {git}" for n, _, _, git in points))
 
 # %% tags=["remove-cell"]
 # The text below: 15 to 60 units between ORDER 0 and KF-1, 120 and 240 below KF-1, and the saved
-# 240-unit run equal to this chapter's, bit for bit.
+# 240-unit run this chapter's computation: equal to the bit on the kind of CPU that saved it,
+# within a few per cent on another (the BLAS kernels' last bits differ and CD's sampling carries
+# the difference on, as a different seed would).
 sweep_mse = {n: e for n, e, _, _ in points}
 assert sorted(sweep_mse) == [15, 30, 60, 120, 240], sorted(sweep_mse)
 assert all(mse["KF-1"] < sweep_mse[n] < mse["ORDER 0"] for n in (15, 30, 60))
 assert all(sweep_mse[n] < mse["KF-1"] for n in (120, 240))
-assert sweep_mse[240] == mse["rEFH"], (sweep_mse[240], mse["rEFH"])
+saved_240 = next(s for s in sweep if s["overrides"] == {"refh.n_hidden": "240"})
+assert saved_240["preset"] == "quick" and saved_240["seed"] == SEED and r.n_hidden == 240
+assert abs(sweep_mse[240] / mse["rEFH"] - 1) < 0.1, (sweep_mse[240], mse["rEFH"])
 
 # %% [markdown]
 # With 15 to 60 hidden units the quick-trained rEFH stays between ORDER 0 and KF-1; with 120
 # and 240 it is below KF-1. This is one seed per size, so neighbouring sizes can swap places.
-# The saved 240-unit run and this chapter's are the same computation and agree exactly. At
+# The saved 240-unit run and this chapter's are the same computation (to the bit on the kind
+# of CPU that saved it; on another the two drift apart as two seeds would, {doc}`reproducing`). At
 # paper scale, with a learning rate chosen per width, 60 units already beat KF-1 on every seed,
 # and 960 do worse than 240 ({doc}`reproducing`).
 #
@@ -921,12 +926,12 @@ for label, mask in (("within 0.3 rad of the seam", near), ("elsewhere", ~near)):
 # the linear map's error is almost two orders of magnitude larger.
 assert f"{ppc.period:.2f}" == "2.24", ppc.period
 e_lin, e_com = seam_mse["elsewhere"]
-assert abs(e_lin / e_com - 1) < 0.05, seam_mse
+assert abs(e_lin / e_com - 1) < 0.1, seam_mse
 e_lin, e_com = seam_mse["within 0.3 rad of the seam"]
 assert 10**1.5 < e_lin / e_com < 100, seam_mse
 
 # %% [markdown]
-# Away from the seam the plain linear map and the CoM agree; near it the linear map fails by
+# Away from the seam the plain linear map and the CoM agree to within 10 %; near it the linear map fails by
 # almost two orders of magnitude. The readout that `run` reports respects the ring: it fits the two
 # coordinates $(\cos\psi_t, \sin\psi_t)$ of the ring angle $\psi_t = 2\pi (s_t - s_\min)/L$
 # and decodes $\tilde\psi_t = \operatorname{atan2}(\widetilde{\sin\psi_t}, \widetilde{\cos\psi_t})$
@@ -966,7 +971,7 @@ assert 0.4 < lag_circ / lag["rEFH"] < 0.6, (lag_circ, lag["rEFH"])
 #   reach similar errors, while the TRBM, trained locally but modelling only the transition,
 #   does not get much past KF-1. That is the poster's pattern, except that our TRBM lies about
 #   10 % below KF-1 and the poster's about 3 % above.
-# - **Not optimal.** The rEFH's MSE is still two to two and a half times KF-2's, its velocity
+# - **Not optimal.** The rEFH's MSE is still two to three times KF-2's, its velocity
 #   estimate is a little worse, its position estimate lags the moving mass where the
 #   second-order filters hardly lag, and it carries the motion through silence less well than
 #   the second-order Kalman filters. Silence is outside its training distribution, so that
@@ -988,10 +993,10 @@ assert 0.4 < lag_circ / lag["rEFH"] < 0.6, (lag_circ, lag["rEFH"])
 # be taught what silence means (an open question).
 
 # %% tags=["remove-cell"]
-# The summary: the rEFH's MSE two to two and a half times KF-2's, at the quick preset and at
+# The summary: the rEFH's MSE two to three times KF-2's, at the quick preset and at
 # paper scale (means over seeds).
 kf2_ratio = {"quick": mse["rEFH"] / mse["KF-2"], "paper": m["rEFH"] / m["KF-2"]}
-assert all(2.0 <= round(x, 1) <= 2.5 for x in kf2_ratio.values()), kf2_ratio
+assert all(2.0 <= x <= 3.0 for x in kf2_ratio.values()), kf2_ratio
 # The exercise "When the second order does not pay": KF-1 about four times KF-true in the table
 # at the top of this page.
 assert round(mse["KF-1"] / mse["KF-true"]) == 4, mse

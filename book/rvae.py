@@ -1893,8 +1893,12 @@ with torch.no_grad():
     nu_f, logvar_f = fb_model.encode(y_u, u_u)
     kl_j = 0.5 * (nu_f**2 + logvar_f.exp() - 1 - logvar_f)   # (T, B, n_x): KL per dimension
     # an untrained network's rates are all far below 1 nat: for the check, a floor that some
-    # (step, dimension) rates exceed, so that both branches of the max are exercised
-    floor = kl_j.mean(1).median().item()
+    # (step, dimension) rates exceed, so that both branches of the max are exercised. It lies
+    # halfway between the two middle rates, not on one: a rate equal to the floor could fall
+    # on either side of it in the library's rounding
+    rates = kl_j.mean(1).flatten().sort().values
+    floor = ((rates[len(rates) // 2 - 1] + rates[len(rates) // 2]) / 2).item()
+    assert rates[len(rates) // 2] - rates[len(rates) // 2 - 1] > 1e-4 * floor  # a clear gap
     check_model = RVAE(replace(fb_cfg, free_bits=floor))
     check_model.load_state_dict(fb_model.state_dict())
     lib = check_model.score(y_u, u_u, eps_u)

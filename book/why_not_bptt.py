@@ -1191,14 +1191,17 @@ rows += [f"| {n} | " + " | ".join(f"{joint_acc[(n, w)]:.2f}" for w in W_RECONS) 
 display(Markdown("Delay 20, seed 0, test accuracy (chance = 0.5):\n\n" + "\n".join(rows)))
 print(f"{len(joint_acc)} runs in {t_joint:.1f} s, about "
       f"{t_joint / (len(W_RECONS) * (200 + 600)) * 600:.1f} s per 600 Adam steps")
-assert [f"{joint_acc[(600, w)]:.2f}" for w in W_RECONS] == ["0.49", "1.00", "1.00", "0.53"]
+learned = [w for w in W_RECONS if joint_acc[(600, w)] > 0.95]
+assert learned == [3, 10] and all(joint_acc[(600, w)] < 0.6 for w in (0, 30)), joint_acc
 assert all(joint_acc[(200, w)] < 0.6 for w in W_RECONS)  # 200 steps: none learns delay 20
 
 # %% [markdown]
 # With 600 Adam steps, $w_{\text{recon}} = 3$ and $10$ learned the delay of 20 (test accuracy
-# 1.00), $w_{\text{recon}} = 0$ stayed at chance (0.49), and $w_{\text{recon}} = 30$ did not
-# learn (0.53). With the chapter's 200 steps none of the four weights learned the delay of 20.
-# One seed and one delay are a starting point, not a result.
+# above 0.95), while $w_{\text{recon}} = 0$ stayed at chance and $w_{\text{recon}} = 30$ did not
+# learn (both below 0.6). With the chapter's 200 steps none of the four weights learned the
+# delay of 20. One seed and one delay are a starting point, not a result: even the accuracies
+# of the runs that learned differ in the second decimal between kinds of CPU, whose matrix
+# kernels round differently.
 #
 # Things worth measuring: accuracy against $w_{\text{recon}}$ on a log grid and against
 # training steps; several seeds (the outcome varies); how much of the cue a linear probe can read
