@@ -2,6 +2,7 @@
 #
 #   make book   execute every chapter and render the book to _build/html
 #   make test   ruff, unit tests, nbval, HTML build (no re-execution), the HTML in Chromium
+#   make test-other-cpus  nbval as other kinds of CPU round (MKL's AVX2 and generic paths)
 #   make sync   re-pair book/*.py with book/*.ipynb (jupytext)
 #   make assignments  student and instructor notebooks of the exercises, in _build/assignments
 #   make reproduce  both tables' sweeps (--device auto) into _build/reproduce, then summary.md
@@ -33,10 +34,11 @@ TEST_CONFIG := $(TEST_BUILD)/_config.yml
 TEST_HTML := $(TEST_BUILD)/_build/html
 JB_FLAGS := -W -n --keep-going --all
 
-.PHONY: help venv book test test-lint test-unit test-nbval test-html test-browser sync assignments clean
+.PHONY: help venv book test test-lint test-unit test-nbval test-other-cpus test-html test-browser sync \
+	assignments clean
 
 help:
-	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -88,6 +90,17 @@ test-nbval: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "nbval: no notebook cells collected"; rc=0; fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
 	echo "<== [nbval] ok in $$(( $$(date +%s) - start ))s"
+
+# The chapters' checks must hold on any kind of CPU: MKL picks its kernels by processor, the
+# last bits differ, and trained models carry the difference on. `make test-other-cpus` runs the
+# notebooks under MKL's AVX2 and generic (COMPATIBLE) code paths, as other CPUs would (about
+# 15 minutes each on 2 cores; not part of `make test`).
+test-other-cpus: $(STAMP)
+	@for path in AVX2 COMPATIBLE; do \
+	  echo "==> [nbval, MKL_CBWR=$$path]"; \
+	  MKL_CBWR=$$path $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:python -q \
+	    book/ || exit $$?; \
+	done
 
 test-html: $(STAMP)
 	@mkdir -p $(TEST_BUILD)

@@ -837,16 +837,16 @@ print("commits: " + ", ".join(f"{n} units: {git}" for n, _, _, git in points))
 
 # %% tags=["remove-cell"]
 # The text below: 15 to 60 units between ORDER 0 and KF-1, 120 and 240 below KF-1, and the saved
-# 240-unit run this chapter's computation: equal to the bit on the kind of CPU that saved it,
-# within a few per cent on another (the BLAS kernels' last bits differ and CD's sampling carries
-# the difference on, as a different seed would).
+# 240-unit run this chapter's computation (preset, seed, width): equal to the bit on the kind of
+# CPU that saved it; on another the BLAS kernels' last bits differ and CD's sampling carries the
+# difference on as a different seed would (4 % and 15 % apart in runs under two other kernels).
 sweep_mse = {n: e for n, e, _, _ in points}
 assert sorted(sweep_mse) == [15, 30, 60, 120, 240], sorted(sweep_mse)
 assert all(mse["KF-1"] < sweep_mse[n] < mse["ORDER 0"] for n in (15, 30, 60))
 assert all(sweep_mse[n] < mse["KF-1"] for n in (120, 240))
 saved_240 = next(s for s in sweep if s["overrides"] == {"refh.n_hidden": "240"})
 assert saved_240["preset"] == "quick" and saved_240["seed"] == SEED and r.n_hidden == 240
-assert abs(sweep_mse[240] / mse["rEFH"] - 1) < 0.1, (sweep_mse[240], mse["rEFH"])
+assert abs(sweep_mse[240] / mse["rEFH"] - 1) < 0.25, (sweep_mse[240], mse["rEFH"])
 
 # %% [markdown]
 # With 15 to 60 hidden units the quick-trained rEFH stays between ORDER 0 and KF-1; with 120
@@ -923,18 +923,19 @@ for label, mask in (("within 0.3 rad of the seam", near), ("elsewhere", ~near)):
 
 # %% tags=["remove-cell"]
 # The text: L = 2.24 rad above; below, the two readouts agree away from the seam, and near it
-# the linear map's error is almost two orders of magnitude larger.
+# the linear map's error is more than ten times larger (from about 17 to 70 times in runs on
+# three kinds of CPU kernels: the seam holds 1.6 % of the steps, so this ratio is noisy).
 assert f"{ppc.period:.2f}" == "2.24", ppc.period
 e_lin, e_com = seam_mse["elsewhere"]
 assert abs(e_lin / e_com - 1) < 0.1, seam_mse
 e_lin, e_com = seam_mse["within 0.3 rad of the seam"]
-assert 10**1.5 < e_lin / e_com < 100, seam_mse
+assert e_lin / e_com > 10, seam_mse
 
 # %% [markdown]
-# Away from the seam the plain linear map and the CoM agree to within 10 %; near it the linear map fails by
-# almost two orders of magnitude. The readout that `run` reports respects the ring: it fits the two
-# coordinates $(\cos\psi_t, \sin\psi_t)$ of the ring angle $\psi_t = 2\pi (s_t - s_\min)/L$
-# and decodes $\tilde\psi_t = \operatorname{atan2}(\widetilde{\sin\psi_t}, \widetilde{\cos\psi_t})$
+# Away from the seam the plain linear map and the CoM agree to within 10 %; near it the linear
+# map fails by more than an order of magnitude. The readout that `run` reports respects the
+# ring: it fits the two coordinates $(\cos\psi_t, \sin\psi_t)$ of the ring angle
+# $\psi_t = 2\pi (s_t - s_\min)/L$ and decodes $\tilde\psi_t = \operatorname{atan2}(\widetilde{\sin\psi_t}, \widetilde{\cos\psi_t})$
 # (`tlr.evaluation.readout.fit_circular_readout`):
 
 # %%

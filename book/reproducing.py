@@ -141,11 +141,12 @@ assert 5e-4 < abs(drift) < 5e-3                                   # "about a ten
 # their commits differ: the code between them changed nothing this run computes. The saved run,
 # from another kind of CPU, ends about a tenth of a per cent away. Models that sample, such as
 # the harmoniums trained by contrastive divergence, turn a last-bit difference into another
-# sample now and then and drift further, as far apart as two seeds: the quick-preset rEFH of
-# {doc}`refh_dynamics` ends a few per cent from its saved twin on another CPU. So a repeat on a
+# sample now and then and drift further: the quick-preset rEFH of {doc}`refh_dynamics` ends as
+# far from its saved twin on another CPU as a run with another seed would. So a repeat on a
 # different CPU is a new draw from the same distribution of runs, not the same run; the chapters
 # compare live runs with saved ones to tolerances that allow it, and the numbers they type in
-# their text hold on either kind of CPU.
+# their text hold on both kinds of CPU and under MKL's other code paths (`make test-other-cpus`
+# runs the notebooks with `MKL_CBWR=AVX2` and `MKL_CBWR=COMPATIBLE`, as other processors round).
 
 # %% [markdown]
 # ## A sweep: a grid of runs
