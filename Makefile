@@ -93,8 +93,8 @@ test-nbval: $(STAMP)
 
 # The chapters' checks must hold on any kind of CPU: MKL picks its kernels by processor, the
 # last bits differ, and trained models carry the difference on. `make test-other-cpus` runs the
-# notebooks under MKL's AVX2 and generic (COMPATIBLE) code paths, as other CPUs would (about
-# 15 minutes each on 2 cores; not part of `make test`).
+# notebooks under MKL's AVX2 and generic (COMPATIBLE) code paths, as other CPUs would (15 to 20
+# minutes each on 2 cores; not part of `make test`).
 test-other-cpus: $(STAMP)
 	@for path in AVX2 COMPATIBLE; do \
 	  echo "==> [nbval, MKL_CBWR=$$path]"; \

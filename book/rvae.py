@@ -1897,8 +1897,9 @@ with torch.no_grad():
     # halfway between the two middle rates, not on one: a rate equal to the floor could fall
     # on either side of it in the library's rounding
     rates = kl_j.mean(1).flatten().sort().values
-    floor = ((rates[len(rates) // 2 - 1] + rates[len(rates) // 2]) / 2).item()
-    assert rates[len(rates) // 2] - rates[len(rates) // 2 - 1] > 1e-4 * floor  # a clear gap
+    below, above = rates[len(rates) // 2 - 1].item(), rates[len(rates) // 2].item()
+    floor = (below + above) / 2
+    assert above - below > 1e-4 * floor  # a clear gap
     check_model = RVAE(replace(fb_cfg, free_bits=floor))
     check_model.load_state_dict(fb_model.state_dict())
     lib = check_model.score(y_u, u_u, eps_u)

@@ -158,8 +158,8 @@ def velocity_free_references(y_test: torch.Tensor, y_fit: torch.Tensor, mean_px:
     truth = y_test[n_context:need]
     blank = rollout_metrics(torch.full_like(truth, mean_px), truth, y_test[n_context - 1],
                             image_size)
-    blank |= {k: v for k, v in scores(to_mid.expand_as(d_true), d_true).items()
-              if k.endswith("_se") or k.endswith("_se_px")}
+    blank_scores = scores(to_mid.expand_as(d_true), d_true)  # its CoM: the middle at once
+    blank |= {k: blank_scores[k] for k in ("motion_ratio_se", "com_err_se_px")}
     pull = scores(p[:, None, None] * to_mid, d_true) | {"p": p.tolist()}
     return blank, pull
 
